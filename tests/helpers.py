@@ -4,7 +4,6 @@ Fixtures built on these live in tests/conftest.py (`serve`, `php_cgi`). The func
 can be imported by test modules directly: `from helpers import http, request`.
 """
 
-import http.client
 import os
 import re
 import signal
@@ -12,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from http.client import HTTPResponse
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -174,7 +174,7 @@ def request(port, method, path, headers=None, body=b"", version="HTTP/1.1", time
     raw = head.encode("latin-1") + b"\r\n" + body
     with socket.create_connection((HOST, port), timeout=timeout) as sock:
         sock.sendall(raw)
-        resp = http.client.HTTPResponse(sock, method=method)
+        resp = HTTPResponse(sock, method=method)
         try:
             resp.begin()
             data = resp.read()
