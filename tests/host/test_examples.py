@@ -1,0 +1,550 @@
+"""The demo site's scripts (examples/www), each run as a real CGI process.
+
+No server here: every script is started the way microcgi's subprocess runner starts
+it (SPEC section 5: a wiped environment holding only CGI variables, the script's
+folder as working directory, the body on stdin), and its raw output is parsed as a
+CGI response (SPEC section 7). hello.py's main() is also called in-process, under
+CPython and under the real MicroPython interpreter (SPEC section 8).
+"""
+
+import ast
+import html.parser
+import importlib.util
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+WWW = REPO / "examples" / "www"
+CGI_BIN = WWW / "cgi-bin"
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"  # SPEC section 6: the script's whole PATH
+FORM_TYPE = "application/x-www-form-urlencoded"
+TIMEOUT = 60  # seconds; only there to turn a hang into a failure
+
+
+# --- running a script as a CGI process ----------------------------------------------
+
+
+def cgi_environ(script, method="GET", query="", body=None, content_type=None, **extra):
+    """The environment microcgi would give `script` (a Path under WWW) for one request."""
+    url_path = "/" + script.relative_to(WWW).as_posix()
+    env = {
+        "GATEWAY_INTERFACE": "CGI/1.1",
+        "SERVER_SOFTWARE": "microcgi/test",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_ADDR": "127.0.0.1",
+        "SERVER_PORT": "8080",
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": "40000",
+        "REQUEST_METHOD": method,
+        "REQUEST_URI": url_path + ("?" + query if query else ""),
+        "QUERY_STRING": query,
+        "SCRIPT_NAME": url_path,
+        "SCRIPT_FILENAME": str(script),
+        "DOCUMENT_ROOT": str(WWW),
+        "REDIRECT_STATUS": "200",
+        "HTTP_HOST": "127.0.0.1:8080",
+        "PATH": SAFE_PATH,
+    }
+    if body is not None:
+        env["CONTENT_LENGTH"] = str(len(body))
+    if content_type is not None:
+        env["CONTENT_TYPE"] = content_type
+    env.update(extra)
+    return env
+
+
+class CGIResponse:
+    """A script's raw output split as SPEC section 7 says: header block, blank line, body."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        match = re.search(rb"\r?\n\r?\n", raw)
+        assert match, "no complete header block in %r" % raw[:200]
+        self.body = raw[match.end() :]
+        self.headers = []
+        for line in re.split(rb"\r?\n", raw[: match.start()]):
+            name, sep, value = line.partition(b":")
+            assert sep and name and name.strip() == name, "malformed header line %r" % line
+            self.headers.append((name.decode("ascii").lower(), value.strip().decode("latin-1")))
+        names = {name for name, _ in self.headers}
+        assert names & {"content-type", "location", "status"}, "no Content-Type/Location/Status"
+        status = self.header("status", "200")
+        assert re.match(r"[1-5]\d\d( |$)", status), "bogus Status %r" % status
+        self.status = int(status[:3])
+
+    def header(self, name, default=None):
+        values = [value for key, value in self.headers if key == name]
+        assert len(values) <= 1, "repeated %s header" % name
+        return values[0] if values else default
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8")
+
+
+def run_cgi(argv, env, stdin=b"", cwd=None):
+    """Run one CGI process to completion and parse its output; it must exit 0, quietly."""
+    proc = subprocess.run(
+        argv,
+        input=stdin,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    assert proc.stderr == b""
+    return CGIResponse(proc.stdout)
+
+
+def run_python(script, stdin=b"", **request):
+    """Run a .py script as the default mapping does: the server's Python, then the file."""
+    env = cgi_environ(script, **request)
+    return run_cgi([sys.executable, script.name], env, stdin, cwd=script.parent)
+
+
+def post_form(body, stdin=None, **extra):
+    """POST `body` to form.py with a matching CONTENT_LENGTH unless `extra` says otherwise."""
+    request = {"method": "POST", "body": body, "content_type": FORM_TYPE}
+    request.update(extra)
+    return run_python(CGI_BIN / "form.py", body if stdin is None else stdin, **request)
+
+
+# --- the site's shape ------------------------------------------------------------------
+
+
+def git_modes(paths):
+    """{path: mode} as the git index records it, or None outside a git checkout."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    proc = subprocess.run(
+        [git, "ls-files", "-s", "--", *paths], cwd=REPO, capture_output=True, check=False
+    )
+    if proc.returncode != 0:
+        return None
+    modes = {}
+    for line in proc.stdout.decode().splitlines():
+        meta, _, path = line.partition("\t")
+        modes[path] = meta.split()[0]
+    return modes
+
+
+@pytest.mark.parametrize("name", ["form.py", "env.py", "uptime.sh"])
+def test_cgi_bin_scripts_are_executable_on_disk_and_in_git(name):
+    script = CGI_BIN / name
+    assert os.access(script, os.X_OK), "%s has no exec bit" % script
+    assert script.read_bytes().startswith(b"#!")
+    path = "examples/www/cgi-bin/" + name
+    modes = git_modes([path])
+    if modes is None:
+        pytest.skip("not a git checkout")
+    assert modes.get(path) == "100755", "%s is not committed with its exec bit" % path
+
+
+def test_files_folder_has_no_index_and_the_promised_samples():
+    names = sorted(p.name for p in (WWW / "files").iterdir())
+    assert not [n for n in names if n.startswith("index.")]
+    suffixes = {Path(n).suffix for n in names}
+    assert {".txt", ".json", ".svg"} <= suffixes
+    assert "a & b.txt" in names
+    json.loads((WWW / "files" / "sample.json").read_text())
+
+
+class LinkCollector(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("href", "src", "action"):
+                self.urls.append(value)
+
+
+def site_target(url_path):
+    """The file or folder a URL path names in the site, allowing extra path after a script."""
+    parts = [urllib.parse.unquote(p) for p in url_path.strip("/").split("/") if p]
+    for n in range(len(parts), -1, -1):
+        target = WWW.joinpath(*parts[:n])
+        if target.is_file() or (n == len(parts) and target.is_dir()):
+            return target
+    return None
+
+
+def test_home_page_links_every_demo_and_nothing_outside_the_site():
+    page = (WWW / "index.html").read_text(encoding="utf-8")
+    collector = LinkCollector()
+    collector.feed(page)
+    collector.close()
+    targets = set()
+    for url in collector.urls:
+        parsed = urllib.parse.urlsplit(url)
+        assert not parsed.scheme and not parsed.netloc, "external URL %r" % url
+        assert parsed.path.startswith("/"), url
+        target = site_target(parsed.path)
+        assert target is not None, "broken link %r" % url
+        targets.add(target)
+    demos = ["cgi-bin/form.py", "cgi-bin/uptime.sh", "info.php", "cgi-bin/env.py", "hello.py"]
+    for demo in demos + ["files"]:
+        assert WWW / demo in targets, "index.html does not link to %s" % demo
+    assert "<link" not in page and "<script" not in page  # one self-contained file
+
+
+# --- form.py -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_form_get_shows_a_form_that_posts_to_the_script(method):
+    response = run_python(CGI_BIN / "form.py", method=method)
+    assert response.status == 200
+    assert response.header("content-type") == "text/html; charset=utf-8"
+    assert '<form method="post" action="/cgi-bin/form.py">' in response.text
+    assert 'name="name"' in response.text and 'name="message"' in response.text
+
+
+def test_form_post_echoes_the_fields_escaped():
+    body = b"name=Ada+L&message=%3Cscript%3Ealert(%22x%22)%3C%2Fscript%3E+%26+%C3%A9"
+    response = post_form(body)
+    assert response.status == 200
+    text = response.text
+    assert "<dd>Ada L</dd>" in text
+    assert "<dd>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; é</dd>" in text
+    assert "<script" not in text
+
+
+def test_form_post_runs_through_its_shebang_with_the_cgi_path():
+    script = CGI_BIN / "form.py"
+    body = b"name=%3Cb%3E&message=hi"
+    env = cgi_environ(script, method="POST", body=body, content_type=FORM_TYPE)
+    response = run_cgi([str(script)], env, body, cwd=script.parent)
+    assert "<dd>&lt;b&gt;</dd>" in response.text
+
+
+def test_form_post_reads_exactly_content_length_bytes():
+    sent = b"name=abc&message=hi"
+    response = post_form(sent, stdin=sent + b"&smuggled=yes")
+    assert "<dd>hi</dd>" in response.text
+    assert "smuggled" not in response.text
+
+
+def test_form_post_accepts_a_charset_parameter_and_an_empty_body():
+    response = post_form(b"", content_type=FORM_TYPE + "; charset=UTF-8")
+    assert response.status == 200
+    assert "sent empty" in response.text
+
+
+@pytest.mark.parametrize("length", [None, "", "abc", "-1", "1e3", " 5", "５"])
+def test_form_post_without_a_valid_content_length_is_400(length):
+    extra = {} if length is None else {"CONTENT_LENGTH": length}
+    response = run_python(
+        CGI_BIN / "form.py",
+        b"name=x&message=y",
+        method="POST",
+        content_type=FORM_TYPE,
+        **extra,
+    )
+    assert response.status == 400
+    assert response.header("status") == "400 Bad Request"
+    assert response.header("content-type") == "text/html; charset=utf-8"
+    assert "CONTENT_LENGTH" in response.text
+
+
+def test_form_post_with_a_body_shorter_than_content_length_is_400():
+    response = post_form(b"name=x", CONTENT_LENGTH="100")
+    assert response.status == 400
+    assert "ended before" in response.text
+
+
+def test_form_post_over_the_limit_is_413_without_reading_it():
+    response = post_form(b"", CONTENT_LENGTH=str(10**9))
+    assert response.status == 413
+
+
+def test_form_post_of_another_content_type_is_415():
+    response = post_form(b'{"name": "x"}', content_type="application/json")
+    assert response.status == 415
+
+
+def test_form_other_methods_are_405_with_allow():
+    response = run_python(CGI_BIN / "form.py", method="PUT", body=b"x", content_type=FORM_TYPE)
+    assert response.status == 405
+    assert response.header("allow") == "GET, HEAD, POST"
+
+
+# --- uptime.sh ----------------------------------------------------------------------------
+
+
+def run_uptime(via_sh=False, **extra):
+    script = CGI_BIN / "uptime.sh"
+    env = cgi_environ(script, **extra)
+    argv = ["/bin/sh", script.name] if via_sh else [str(script)]
+    return run_cgi(argv, env, cwd=script.parent)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="this machine has no /proc")
+@pytest.mark.parametrize("via_sh", [False, True], ids=["shebang", "bin-sh"])
+def test_uptime_reports_this_machine_as_json(via_sh):
+    response = run_uptime(via_sh)
+    assert response.status == 200
+    assert response.header("content-type") == "application/json"
+    data = json.loads(response.body)
+    real_uptime = float(Path("/proc/uptime").read_text().split()[0])
+    assert 0 < data["uptime_seconds"] <= real_uptime
+    assert set(data["load_average"]) == {"1min", "5min", "15min"}
+    for value in data["load_average"].values():
+        assert isinstance(value, float) and value >= 0
+    assert 1 <= data["tasks"]["running"] <= data["tasks"]["total"]
+
+
+def test_uptime_reads_proc_exactly(tmp_path):
+    (tmp_path / "uptime").write_text("350735.47 234388.90\n")
+    (tmp_path / "loadavg").write_text("0.00 1.25 12.50 3/512 1234\n")
+    data = json.loads(run_uptime(PROC_ROOT=str(tmp_path)).body)
+    assert data == {
+        "uptime_seconds": 350735.47,
+        "load_average": {"1min": 0.0, "5min": 1.25, "15min": 12.5},
+        "tasks": {"running": 3, "total": 512},
+    }
+
+
+@pytest.mark.parametrize(
+    "files",
+    [{}, {"uptime": "5.0 1.0\n"}, {"uptime": "x y\n", "loadavg": "0.1 0.2 0.3 1/2 3\n"}],
+    ids=["no-proc", "no-loadavg", "garbage"],
+)
+def test_uptime_without_a_usable_proc_is_503_with_a_json_message(tmp_path, files):
+    for name, content in files.items():
+        (tmp_path / name).write_text(content)
+    response = run_uptime(PROC_ROOT=str(tmp_path))
+    assert response.status == 503
+    assert response.header("content-type") == "application/json"
+    assert "/proc" in json.loads(response.body)["error"]
+
+
+# --- env.py ---------------------------------------------------------------------------------
+
+
+def parse_env_dump(response):
+    """env.py's output as ({KEY: value}, body bytes read, the KEY order)."""
+    assert response.header("content-type") == "text/plain; charset=utf-8"
+    listing, _, trailer = response.text.partition("\n\n")
+    keys = []
+    dump = {}
+    for line in listing.splitlines():
+        key, sep, value = line.partition("=")
+        assert sep, line
+        keys.append(key)
+        dump[key] = value
+    match = re.fullmatch(r"# request body: (\d+) bytes read from stdin\n", trailer)
+    assert match, trailer
+    return dump, int(match.group(1)), keys
+
+
+def test_env_dump_shows_exactly_the_environment_sorted():
+    script = CGI_BIN / "env.py"
+    response = run_python(script, query="a=1&b=%20", PATH_INFO="/x y", HTTP_X_TEST="<v>")
+    dump, read, keys = parse_env_dump(response)
+    expected = cgi_environ(script, query="a=1&b=%20", PATH_INFO="/x y", HTTP_X_TEST="<v>")
+    assert dump == expected  # nothing added (no LC_CTYPE from Python), nothing lost
+    assert keys == sorted(keys)
+    assert read == 0
+
+
+def test_env_dump_reads_content_length_bytes_of_the_body():
+    script = CGI_BIN / "env.py"
+    response = run_python(
+        script, b"hello world, and more", method="POST", body=b"hello", content_type="text/plain"
+    )
+    dump, read, _ = parse_env_dump(response)
+    assert read == 5
+    assert dump["CONTENT_LENGTH"] == "5" and dump["CONTENT_TYPE"] == "text/plain"
+
+
+def test_env_dump_keeps_one_variable_per_line():
+    response = run_python(CGI_BIN / "env.py", HTTP_X_ODD="a\nFAKE=1")
+    dump, _, _ = parse_env_dump(response)
+    assert dump["HTTP_X_ODD"] == "a\\nFAKE=1"
+    assert "FAKE" not in dump
+
+
+# --- info.php -------------------------------------------------------------------------------
+
+PHP_CGI = shutil.which("php-cgi")
+needs_php = pytest.mark.skipif(PHP_CGI is None, reason="php-cgi is not installed")
+
+
+def run_php(stdin=b"", **request):
+    script = WWW / "info.php"
+    env = cgi_environ(script, **request)
+    return run_cgi([PHP_CGI], env, stdin, cwd=script.parent)
+
+
+@needs_php
+def test_php_page_shows_version_method_and_escaped_query():
+    response = run_php(query="x=1&y=%3Cscript%3E%22&a%5B%5D=%3Ci%3E")
+    assert response.status == 200
+    assert response.header("content-type") == "text/html; charset=utf-8"
+    assert response.header("x-powered-by") is None
+    text = response.text
+    banner = subprocess.run([PHP_CGI, "-v"], capture_output=True, check=True).stdout.decode()
+    version = re.match(r"PHP (\S+) ", banner).group(1)
+    assert '<td id="php-version">' + version + "</td>" in text
+    assert '<td id="method">GET</td>' in text
+    assert "<tr><th>x</th><td><code>1</code></td></tr>" in text
+    assert "<tr><th>y</th><td><code>&lt;script&gt;&quot;</code></td></tr>" in text
+    assert "<code>&lt;i&gt;</code>" in text  # an array parameter, rendered too
+    assert "<script" not in text and "<i>" not in text
+    assert '<form method="post" action="/info.php?from=form">' in text
+
+
+@needs_php
+def test_php_page_shows_the_posted_fields_escaped():
+    body = b"colour=%3Cb%3Ered%3C%2Fb%3E&note=a+%26+b"
+    response = run_php(body, method="POST", query="from=form", body=body, content_type=FORM_TYPE)
+    text = response.text
+    assert '<td id="method">POST</td>' in text
+    assert "<tr><th>colour</th><td><code>&lt;b&gt;red&lt;/b&gt;</code></td></tr>" in text
+    assert "<tr><th>note</th><td><code>a &amp; b</code></td></tr>" in text
+    assert "<tr><th>from</th><td><code>form</code></td></tr>" in text
+
+
+@needs_php
+def test_php_refuses_to_run_without_redirect_status():
+    # Why microcgi must set REDIRECT_STATUS (SPEC section 6): without it php-cgi
+    # (cgi.force_redirect) answers with an error instead of running the page.
+    script = WWW / "info.php"
+    env = cgi_environ(script)
+    del env["REDIRECT_STATUS"]
+    proc = subprocess.run(
+        [PHP_CGI], env=env, cwd=WWW, capture_output=True, timeout=TIMEOUT, check=False
+    )
+    assert b"php-version" not in proc.stdout
+
+
+# --- hello.py: in-process and as a CGI process -----------------------------------------------
+
+
+class Collector:
+    """A stdout that, like the in-process runner's, accepts bytes only."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, data):
+        assert isinstance(data, bytes), "main() wrote %r, not bytes" % type(data)
+        self.parts.append(data)
+        return len(data)
+
+    def getvalue(self):
+        return b"".join(self.parts)
+
+
+@pytest.fixture(scope="module")
+def hello():
+    spec = importlib.util.spec_from_file_location("examples_www_hello", WWW / "hello.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # __name__ is not "__main__": the adapter must not run
+    return module
+
+
+HEAD = b"Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n\r\n"
+HELLO_CASES = [
+    ("", b"hello world\n"),
+    ("name=Ada", b"hello Ada\n"),
+    ("name=Ada+Lovelace", b"hello Ada Lovelace\n"),
+    ("lang=en&name=Ada%20L%2e", b"hello Ada L.\n"),
+    ("name=%E2%9C%93", b"hello \xe2\x9c\x93\n"),
+    ("name=100%25&name=second", b"hello 100%\n"),
+    ("name=%zz%4", b"hello %zz%4\n"),
+    ("name=", b"hello world\n"),
+    ("name=a%0D%0AX-Evil:%201", b"hello aX-Evil: 1\n"),
+    ("name=" + "%C3%A9" * 40, b"hello " + b"\xc3\xa9" * 32 + b"\n"),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), HELLO_CASES)
+def test_hello_main_in_process(hello, query, expected):
+    stdout = Collector()
+    result = hello.main({"QUERY_STRING": query, "REQUEST_METHOD": "GET"}, io.BytesIO(), stdout)
+    assert result is None
+    assert stdout.getvalue() == HEAD + expected
+
+
+def test_hello_imports_nothing_and_ends_with_the_adapter():
+    source = (WWW / "hello.py").read_text()
+    tree = ast.parse(source)
+    top_imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    assert top_imports == []
+    adapter = 'if __name__ == "__main__":\n    from microcgi.cgi import run\n    run(main)\n'
+    assert source.endswith("\n\n" + adapter)
+
+
+def find_micropython():
+    here = Path(sys.executable).parent / "micropython"
+    return str(here) if here.exists() else shutil.which("micropython")
+
+
+MICROPYTHON = find_micropython()
+
+MPY_DRIVER = """
+import sys, io
+sys.path.insert(0, %r)
+import hello
+class Out:
+    def __init__(self):
+        self.parts = []
+    def write(self, data):
+        assert isinstance(data, bytes)
+        self.parts.append(data)
+for query in %r:
+    out = Out()
+    hello.main({"QUERY_STRING": query}, io.BytesIO(b""), out)
+    sys.stdout.write(repr(b"".join(out.parts)) + "\\n")
+"""
+
+
+@pytest.mark.skipif(MICROPYTHON is None, reason="no micropython interpreter")
+def test_hello_main_under_micropython():
+    queries = [query for query, _ in HELLO_CASES]
+    proc = subprocess.run(
+        [MICROPYTHON, "-c", MPY_DRIVER % (str(WWW), queries)],
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = [ast.literal_eval(line) for line in proc.stdout.decode().splitlines()]
+    assert got == [HEAD + expected for _, expected in HELLO_CASES]
+
+
+def adapter_available():
+    firmware = str(REPO / "firmware")
+    sys.path.insert(0, firmware)
+    try:
+        return importlib.util.find_spec("microcgi.cgi") is not None
+    except ImportError:
+        return False
+    finally:
+        sys.path.remove(firmware)
+
+
+@pytest.mark.skipif(not adapter_available(), reason="firmware/microcgi/cgi.py not written yet")
+def test_hello_runs_as_a_cgi_process_through_the_adapter():
+    script = WWW / "hello.py"
+    # The server's own Python finds microcgi because it is installed there; a bare
+    # interpreter needs PYTHONPATH.
+    env = cgi_environ(script, query="name=Grace%20H", PYTHONPATH=str(REPO / "firmware"))
+    response = run_cgi([sys.executable, script.name], env, cwd=script.parent)
+    assert response.raw == HEAD + b"hello Grace H\n"
