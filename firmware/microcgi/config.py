@@ -1,0 +1,103 @@
+# Server configuration: one name per setting, shared by the command line
+# (--max-body), config.json and board profiles (max_body).
+#
+# A value's type in DEFAULTS is its type everywhere; Config.apply() checks it.
+
+# (key, default, kind); kind: "int" >= 0, "pos" > 0, "num" seconds > 0,
+# "str", "bool", "list" (of str), "dict" (str -> str), "opt" (str or None)
+SETTINGS = (
+    ("host", "127.0.0.1", "str"),
+    ("port", 8080, "int"),
+    ("root", ".", "str"),
+    ("index", ["index.html", "index.htm", "index.py", "index.php"], "list"),
+    ("listing", True, "bool"),
+    ("cgi", {}, "dict"),  # ".ext" -> interpreter ("" = run the file itself)
+    ("runner", "subprocess", "str"),
+    ("script_timeout", 30, "num"),  # seconds (SPEC 7.6)
+    ("max_output", 1024 * 1024, "pos"),  # script header + body, buffered mode (SPEC 7.5)
+    ("max_script_header", 8 * 1024, "pos"),  # script header block (SPEC 7.1)
+    ("stream_output", [], "list"),  # URL path prefixes whose script output is streamed
+    ("max_body", 16 * 1024 * 1024, "int"),  # request body (413)
+    ("max_request_line", 4 * 1024, "pos"),  # 414
+    ("max_header_bytes", 8 * 1024, "pos"),  # 431
+    ("max_headers", 64, "pos"),  # 431
+    ("header_timeout", 10, "num"),  # seconds to complete the headers (408)
+    ("keepalive_timeout", 5, "num"),  # idle seconds between requests
+    ("max_connections", 256, "pos"),  # beyond this: 503 (lwIP on ESP32 has 10 sockets)
+    ("backlog", 64, "pos"),
+    ("buffer_size", 16 * 1024, "pos"),  # per-connection receive and file chunk size
+    ("path_env", "/usr/local/bin:/usr/bin:/bin", "str"),  # PATH given to scripts
+    ("env", {}, "dict"),  # extra variables for scripts, added last
+    ("access_log", None, "opt"),  # None, "-" (stdout) or a file
+)
+
+_KINDS = {}
+for _k, _v, _t in SETTINGS:
+    _KINDS[_k] = _t
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _check(key, value, kind):
+    if kind in ("int", "pos"):
+        if not isinstance(value, int) or isinstance(value, bool) or value < (kind == "pos"):
+            raise ConfigError("%s must be an integer %s" % (key, ">= 1" if kind == "pos" else ">= 0"))
+    elif kind == "num":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError("%s must be a number of seconds > 0" % key)
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError("%s must be true or false" % key)
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError("%s must be a string" % key)
+    elif kind == "opt":
+        if value is not None and not isinstance(value, str):
+            raise ConfigError("%s must be a string or null" % key)
+    elif kind == "list":
+        if not isinstance(value, list) or [v for v in value if not isinstance(v, str)]:
+            raise ConfigError("%s must be a list of strings" % key)
+    elif kind == "dict":
+        if not isinstance(value, dict):
+            raise ConfigError("%s must be an object of strings" % key)
+        for k in value:
+            if not isinstance(k, str) or not isinstance(value[k], str):
+                raise ConfigError("%s must be an object of strings" % key)
+    if key == "runner" and value not in ("subprocess", "inprocess"):
+        raise ConfigError("runner must be subprocess or inprocess")
+    if key == "port" and value > 65535:
+        raise ConfigError("port must be 0..65535")
+
+
+class Config:
+    """Every setting as an attribute, starting from its default."""
+
+    def __init__(self, **overrides):
+        for key, default, kind in SETTINGS:
+            if kind == "list":
+                default = list(default)
+            elif kind == "dict":
+                default = dict(default)
+            setattr(self, key, default)
+        self.apply(overrides)
+
+    def apply(self, mapping, where=None, ignore=()):
+        """Set each key of mapping after checking it; unknown keys are errors.
+
+        Raises ConfigError naming where (a file) and the key.
+        """
+        for key in mapping:
+            if key in ignore:
+                continue
+            value = mapping[key]
+            kind = _KINDS.get(key)
+            try:
+                if kind is None:
+                    raise ConfigError("unknown key %r" % key)
+                _check(key, value, kind)
+            except ConfigError as e:
+                raise ConfigError("%s: %s" % (where, e) if where else str(e))
+            setattr(self, key, value)
+        return self
