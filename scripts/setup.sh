@@ -119,5 +119,9 @@ if ! venv_ok; then
 fi
 
 say "installing microcgi and its dev tools into $venv"
-"$venv/bin/python" -m pip install -q -e ".[dev]" || die "pip install -e '.[dev]' failed"
+# -q keeps pip's errors; the filter drops the notes some machines' pip.conf causes about
+# local index folders that lack a package.
+"$venv/bin/python" -m pip install -q -e ".[dev]" \
+    2> >(grep -v "^WARNING: Location 'file:.*' is ignored" >&2) ||
+    die "pip install -e '.[dev]' failed"
 echo "$want" >"$stamp"

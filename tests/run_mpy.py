@@ -35,7 +35,11 @@ def _module_names(core, argv):
                 name = name[:-3]
             names.append(name)
         return names
-    names = [f[:-3] for f in os.listdir(core) if f.startswith("test_") and f.endswith(".py")]
+    try:
+        files = os.listdir(core)
+    except OSError:  # no tests/core yet
+        files = []
+    names = [f[:-3] for f in files if f.startswith("test_") and f.endswith(".py")]
     names.sort()
     return names
 
