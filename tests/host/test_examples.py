@@ -487,8 +487,10 @@ def test_hello_imports_nothing_and_ends_with_the_adapter():
     tree = ast.parse(source)
     top_imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     assert top_imports == []
+    # SPEC section 8: the file ends with the adapter, exactly.
     adapter = 'if __name__ == "__main__":\n    from microcgi.cgi import run\n    run(main)\n'
-    assert source.endswith("\n\n" + adapter)
+    assert source.endswith("\n" + adapter)
+    assert isinstance(tree.body[-1], ast.If)
 
 
 def find_micropython():
