@@ -1,0 +1,294 @@
+"""The `microcgi` command line (SPEC section 2).
+
+`main(argv=None) -> int`: 0 on a clean stop, 2 on bad usage (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+
+from microcgi import __version__
+from microcgi.config import Config, ConfigError
+
+PROG = "microcgi"
+
+
+class CLIError(Exception):
+    """A usage problem: printed as `microcgi: message`, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse prints usage too)
+        raise CLIError(message)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0: {text!r}")
+    return value
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}: {text!r}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    value = _count(0)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return value
+
+
+def _cgi(text: str) -> tuple[str, str]:
+    ext, eq, interp = text.partition("=")
+    if not eq or not ext.startswith(".") or len(ext) < 2 or "/" in ext:
+        raise argparse.ArgumentTypeError(f"expected .EXT=INTERPRETER, got {text!r}")
+    return ext, interp
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="A tiny web server with CGI/1.1 (RFC 3875).")
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    s = sub.add_parser("serve", help="serve a folder, running its CGI scripts")
+    s.add_argument("root", nargs="?", default=None, metavar="ROOT", help="document root (.)")
+    s.add_argument("--host", help="address to listen on (127.0.0.1)")
+    s.add_argument("--port", type=_port, help="TCP port (8080; 0 picks a free one)")
+    s.add_argument(
+        "--cgi",
+        type=_cgi,
+        action="append",
+        default=[],
+        metavar="EXT=INTERPRETER",
+        help="run files ending in EXT with INTERPRETER; EXT= runs the file itself (repeatable)",
+    )
+    s.add_argument("--script-timeout", type=_seconds, metavar="SECONDS", help="(30)")
+    s.add_argument("--max-output", type=_count(1), metavar="BYTES", help="script output cap")
+    s.add_argument("--max-body", type=_count(0), metavar="BYTES", help="request body cap")
+    s.add_argument("--max-script-header", type=_count(1), metavar="BYTES")
+    s.add_argument("--max-request-line", type=_count(1), metavar="BYTES", help="(4096)")
+    s.add_argument("--max-header-bytes", type=_count(1), metavar="BYTES", help="(8192)")
+    s.add_argument("--max-headers", type=_count(1), metavar="N", help="(64)")
+    s.add_argument("--header-timeout", type=_seconds, metavar="SECONDS", help="(10)")
+    s.add_argument("--keepalive-timeout", type=_seconds, metavar="SECONDS", help="(5)")
+    s.add_argument("--max-connections", type=_count(1), metavar="N", help="(256)")
+    s.add_argument("--buffer-size", type=_count(512), metavar="BYTES")
+    s.add_argument("--runner", choices=("subprocess", "inprocess"))
+    s.add_argument("--index", metavar="NAMES", help="index files, comma-separated")
+    s.add_argument("--no-listing", action="store_true", help="403 for folders without index")
+    s.add_argument(
+        "--stream-output",
+        action="append",
+        nargs="?",
+        const="/",
+        metavar="PREFIX",
+        help="stream script output (for scripts under PREFIX; all without one)",
+    )
+    s.add_argument("--access-log", metavar="FILE", help="Common Log Format; - for stdout")
+    s.add_argument("--board", metavar="PROFILE", help="apply boards/PROFILE.json")
+    s.add_argument("--config", metavar="FILE", help="a JSON file of settings")
+    s.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    return p
+
+
+def default_cgi_map() -> dict[str, str]:
+    """SPEC 2: .cgi/.sh via shebang, .py via this Python, .php via php-cgi if present."""
+    cgi = {".cgi": "", ".sh": "", ".py": sys.executable}
+    php = shutil.which("php-cgi")
+    if php:
+        cgi[".php"] = php
+    return cgi
+
+
+def _read_json(path: str, what: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise CLIError(f"cannot read {what} {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise CLIError(f"{path}: not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise CLIError(f"{path}: must hold a JSON object")
+    return data
+
+
+def _board_settings(name: str) -> dict:
+    try:
+        from microcgi_host import boards
+    except ImportError:  # boards support not installed
+        boards = None
+    if boards is not None:
+        try:
+            return boards.server_settings(name)
+        except ValueError as e:
+            raise CLIError(str(e)) from None
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(here, "boards", name + ".json")
+    if not os.path.exists(path):
+        raise CLIError(f"no board profile {name!r} (looked for {path})")
+    return _read_json(path, "board profile")
+
+
+_BOARD_ONLY = ("interpreter", "heap_bytes", "network", "mpy_cross", "description", "notes")
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    cfg = Config(cgi=default_cgi_map())
+    try:
+        if args.board:
+            cfg.apply(_board_settings(args.board), f"board {args.board}", _BOARD_ONLY)
+        if args.config:
+            cfg.apply(_read_json(args.config, "config file"), args.config)
+    except ConfigError as e:
+        raise CLIError(str(e)) from None
+    flags = {}
+    for key in (
+        "host",
+        "port",
+        "script_timeout",
+        "max_output",
+        "max_body",
+        "max_script_header",
+        "max_request_line",
+        "max_header_bytes",
+        "max_headers",
+        "header_timeout",
+        "keepalive_timeout",
+        "max_connections",
+        "buffer_size",
+        "runner",
+        "access_log",
+    ):
+        value = getattr(args, key)
+        if value is not None:
+            flags[key] = value
+    if args.root is not None:
+        flags["root"] = args.root
+    if args.index is not None:
+        flags["index"] = [n for n in args.index.split(",") if n]
+    if args.no_listing:
+        flags["listing"] = False
+    if args.stream_output:
+        flags["stream_output"] = args.stream_output
+    cfg.apply(flags)
+    for ext, interp in args.cgi:
+        cfg.cgi[ext] = interp
+    for item in args.env:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise CLIError(f"--env expects NAME=VALUE, got {item!r}")
+        cfg.env[name] = value
+    root = os.path.abspath(cfg.root)
+    if not os.path.isdir(root):
+        what = "does not exist" if not os.path.exists(root) else "is not a folder"
+        raise CLIError(f"document root {cfg.root} {what}")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise CLIError(f"document root {cfg.root} is not readable")
+    cfg.root = root
+    return cfg
+
+
+def _make_runner(cfg: Config, log):
+    if cfg.runner == "inprocess":
+        from microcgi.inprocess import CallableRunner
+
+        return CallableRunner(log=log)
+    from microcgi_host.subprocess_runner import SubprocessRunner
+
+    return SubprocessRunner(log=log)
+
+
+def _error_log(msg: str) -> None:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    sys.stderr.write(f"{stamp} {msg}\n")
+    sys.stderr.flush()
+
+
+def _open_access_log(target: str | None):
+    if target is None:
+        return None, None
+    if target == "-":
+
+        def write_stdout(line: str) -> None:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+        return write_stdout, None
+    try:
+        f = open(target, "a", encoding="utf-8", buffering=1)
+    except OSError as e:
+        raise CLIError(f"cannot open access log {target}: {e.strerror}") from None
+
+    def write_file(line: str) -> None:
+        f.write(line + "\n")
+
+    return write_file, f
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from microcgi.server import Server
+
+    cfg = build_config(args)
+    access, access_file = _open_access_log(cfg.access_log)
+    runner = _make_runner(cfg, _error_log)
+    server = Server(cfg, runner, log=_error_log, access_log=access, realpath=os.path.realpath)
+    try:
+        host, port = server.listen()
+    except OSError as e:
+        raise CLIError(f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
+    shown = f"[{host}]" if ":" in host else host
+    print(f"{PROG} {__version__} listening on http://{shown}:{port}/ (root {cfg.root})", flush=True)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        if access_file is not None:
+            access_file.close()
+    return 0
+
+
+_COMMANDS = {"serve": cmd_serve}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return _COMMANDS[args.command](args)
+    except CLIError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
