@@ -1,0 +1,421 @@
+# RFC 3875 (CGI/1.1), pure: no sockets, no clocks, no files.
+#
+#   build_environ()          SPEC section 6: the request meta-variables (RFC 3875 section 4.1)
+#   parse_script_headers()   SPEC sections 7.1-7.4: the script's header block (RFC 3875 section 6)
+#   ScriptOutput             SPEC sections 7.1 and 7.5: collects raw output from either runner
+#
+# Both runners (host/subprocess_runner.py, runner.CallableRunner) produce the same raw CGI
+# output, so this one parser serves both, as Go's net/http/cgi host.go does for child.go.
+from microcgi.errors import ScriptError
+
+# Module defaults; the server passes its configured limits.
+DEFAULT_MAX_HEADER_BYTES = 8 * 1024  # script header block, blank line included (SPEC 7.1)
+DEFAULT_MAX_OUTPUT = 1024 * 1024  # header block + body, buffered mode (SPEC 7.5)
+DEFAULT_PATH_ENV = "/usr/local/bin:/usr/bin:/bin"  # SPEC section 6
+
+# Request headers that never become HTTP_* variables (SPEC section 6):
+# Content-Length and Content-Type have their own variables (RFC 3875 4.1.18), and
+# Proxy would become HTTP_PROXY, which many HTTP clients read as their proxy
+# (httpoxy, CVE-2016-5385; Go issue 16405).
+_NOT_HTTP_VARS = (b"content-length", b"proxy")
+
+# Script headers the server drops because it owns the framing (SPEC 7.4).
+_FRAMING = (b"connection", b"keep-alive", b"transfer-encoding", b"content-length")
+
+# RFC 9110 section 5.6.2 tchar, besides letters and digits.
+_TCHAR_PUNCT = b"!#$%&'*+-.^_`|~"
+
+
+# -- decoding ------------------------------------------------------------------------------
+
+
+def _text(b):
+    """bytes -> str for an environ value: UTF-8, or a deterministic ASCII fallback.
+
+    MicroPython has only UTF-8 and ASCII codecs, and older versions ignore the errors
+    argument, so on invalid UTF-8 every non-ASCII byte becomes "?" (same on both
+    interpreters). NUL, which RFC 9110 section 5.5 lets a recipient replace with SP,
+    could not be passed to execve() at all.
+    """
+    if b"\x00" in b:
+        b = b.replace(b"\x00", b" ")
+    try:
+        return b.decode()
+    except UnicodeError:
+        return "".join([chr(c) if c < 0x80 else "?" for c in b])
+
+
+def _plain_ipv4(addr):
+    # An IPv4 client of a dual-stack socket shows up as ::ffff:a.b.c.d; CGI scripts
+    # (and their access-control lists) expect the dotted form (SPEC section 6).
+    if addr[:7].lower() == "::ffff:" and "." in addr:
+        return addr[7:]
+    return addr
+
+
+# -- environment (SPEC section 6) ----------------------------------------------------------
+
+
+def _http_var(name):
+    """A lower-case header name -> its HTTP_* variable name, or None to drop the header.
+
+    Like Apache's http2env(), only letters, digits and "-" are exported: a name with "_"
+    could forge another header's variable (X-Foo_Bar vs X-Foo-Bar), and other token
+    characters ("." "+" ...) make names that shells cannot even read.
+    """
+    if not name:
+        return None
+    for c in name:
+        if not (0x61 <= c <= 0x7A or 0x30 <= c <= 0x39 or c == 0x2D or 0x41 <= c <= 0x5A):
+            return None
+    return "HTTP_" + name.decode().upper().replace("-", "_")
+
+
+def _server_name(host, fallback):
+    """SERVER_NAME from a Host value (str), else from the bound address.
+
+    RFC 3875 section 4.1.14: server-name = hostname | ipv4-address | "[" ipv6-address "]".
+    So the port is cut off and an IPv6 literal keeps its brackets: "[::1]:8080" -> "[::1]".
+    A Host that is empty or has an unclosed "[" is not a name: the bound address is used.
+    """
+    if host:
+        if host[0] == "[":
+            end = host.find("]")
+            if end > 0:
+                return host[: end + 1]
+        else:
+            name = host.partition(":")[0]
+            if name:
+                return name
+    if ":" in fallback:  # a bare IPv6 address
+        return "[" + fallback + "]"
+    return fallback
+
+
+def _cfg(cfg, name, default):
+    value = getattr(cfg, name, None)
+    if value is None and isinstance(cfg, dict):
+        value = cfg.get(name)
+    return default if value is None else value
+
+
+def _add_headers(env, headers):
+    """HTTP_* variables from the request headers; returns (host, content_type) or None."""
+    host = None
+    ctype = None
+    for name, value in headers:
+        if name == b"content-type":
+            if ctype is None:  # a repeated Content-Type cannot be joined: first wins
+                ctype = value
+            continue
+        if name in _NOT_HTTP_VARS:
+            continue
+        var = _http_var(name)
+        if var is None:
+            continue
+        if name == b"host" and host is None:
+            host = value
+        text = _text(value)
+        old = env.get(var)
+        if old is None:
+            env[var] = text
+        else:
+            # RFC 9110 section 5.3 joins repeated fields with ","; Cookie is the exception
+            # (RFC 6265 section 5.4: one header, pairs separated by "; ").
+            env[var] = old + ("; " if name == b"cookie" else ", ") + text
+    return host, ctype
+
+
+def build_environ(req, conn, script, cfg):
+    """Build the CGI environment of one request (SPEC section 6), from scratch.
+
+    Args:
+        req: the parsed request (method, target, query, version, headers, body_length).
+        conn: the connection (server_addr, server_port, remote_addr, remote_port).
+        script: the routed script (script_name, filename, path_info, document_root).
+        cfg: the configuration (software, path_env, extra_env); missing values take
+            the module defaults.
+    Returns:
+        dict of str -> str: exactly the variables of SPEC section 6, then the
+        operator's extra variables, which win (Go host.go appends h.Env last).
+    """
+    env = {}
+    host, ctype = _add_headers(env, req.headers)
+    server_addr = _plain_ipv4(conn.server_addr)
+    software = _cfg(cfg, "software", None)
+    if software is None:
+        from microcgi import __version__
+
+        software = "microcgi/" + __version__
+
+    env["GATEWAY_INTERFACE"] = "CGI/1.1"
+    env["SERVER_SOFTWARE"] = software
+    env["SERVER_SIGNATURE"] = software
+    env["SERVER_PROTOCOL"] = req.version
+    env["SERVER_NAME"] = _server_name(None if host is None else _text(host), server_addr)
+    env["SERVER_ADDR"] = server_addr
+    env["SERVER_PORT"] = str(conn.server_port)
+    env["REMOTE_ADDR"] = _plain_ipv4(conn.remote_addr)
+    env["REMOTE_PORT"] = str(conn.remote_port)
+    env["REQUEST_METHOD"] = req.method
+    # The parser only accepts visible ASCII in the target, so this never falls back.
+    env["REQUEST_URI"] = _text(req.target)
+    env["QUERY_STRING"] = "" if req.query is None else _text(req.query)
+    env["SCRIPT_NAME"] = script.script_name
+    env["SCRIPT_FILENAME"] = script.filename
+    env["DOCUMENT_ROOT"] = script.document_root
+    if script.path_info:
+        env["PATH_INFO"] = script.path_info
+        # RFC 3875 section 4.1.6: PATH_INFO mapped the way the server maps any URL path.
+        env["PATH_TRANSLATED"] = script.document_root.rstrip("/") + script.path_info
+    env["REDIRECT_STATUS"] = "200"  # php-cgi's cgi.force_redirect refuses to run without it
+    if req.body_length is not None:
+        env["CONTENT_LENGTH"] = str(req.body_length)
+    if ctype is not None:
+        env["CONTENT_TYPE"] = _text(ctype)
+    env["PATH"] = _cfg(cfg, "path_env", DEFAULT_PATH_ENV)
+
+    extra = _cfg(cfg, "extra_env", None)
+    if extra is None:
+        extra = _cfg(cfg, "env", ())  # config.py's name for the same setting
+    if isinstance(extra, dict):
+        extra = extra.items()
+    for name, value in extra:
+        env[name] = value
+    return env
+
+
+# -- the script's header block (SPEC 7.1-7.4, RFC 3875 section 6) ---------------------------
+
+
+def _is_token(name):
+    if not name:
+        return False
+    for c in name:
+        if not (0x61 <= c <= 0x7A or 0x41 <= c <= 0x5A or 0x30 <= c <= 0x39 or c in _TCHAR_PUNCT):
+            return False
+    return True
+
+
+def _has_ctl(value):
+    # RFC 9110 section 5.5: no control characters but HTAB in a field value. A bare CR
+    # passed on would let a script split the response.
+    for c in value:
+        if (c < 0x20 and c != 0x09) or c == 0x7F:
+            return True
+    return False
+
+
+def _split_field(line):
+    """One header line (no line ending) -> (name, value), or raise ScriptError.
+
+    RFC 9112 section 5: no whitespace before the colon, OWS around the value.
+    A line that starts with whitespace (obs-fold, RFC 9112 section 5.2) is rejected
+    rather than unfolded: no CGI library writes one, and a stray one is a bug.
+    """
+    name, colon, value = line.partition(b":")
+    if not colon or not _is_token(name):
+        raise ScriptError("cgi: malformed header line %r" % line)
+    value = value.strip(b" \t")
+    if _has_ctl(value):
+        raise ScriptError("cgi: malformed header line %r" % line)
+    return name, value
+
+
+def _parse_status(value):
+    """A Status value -> (code, reason bytes or None); RFC 3875 section 6.3.3.
+
+    Status = "Status:" status-code SP reason-phrase; the reason is optional here, the
+    code is exactly three digits, 100-599 (Go host.go also reads three digits, but
+    does not check what follows them).
+    """
+    code = value[:3]
+    rest = value[3:]
+    if len(code) != 3 or (rest and rest[0] not in b" \t"):
+        raise ScriptError("cgi: bogus status %r" % value)
+    for c in code:
+        if not 0x30 <= c <= 0x39:
+            raise ScriptError("cgi: bogus status %r" % value)
+    status = int(code)
+    if not 100 <= status <= 599:
+        raise ScriptError("cgi: bogus status %r" % value)
+    rest = rest.strip(b" \t")
+    return status, (rest or None)
+
+
+def parse_script_headers(block):
+    """Apply RFC 3875 section 6 to a script's header block (SPEC 7.1-7.4).
+
+    Args:
+        block: bytes, the header lines without the terminating empty line; lines end
+            in CRLF or LF, mixed. A final line ending is allowed.
+    Returns:
+        (status, reason, headers, local_redirect):
+        status: int. 200 when the script gave no Status, 302 for an absolute (or
+            relative, as Apache and Go do) Location without Status, 200 as a
+            placeholder for a local redirect.
+        reason: bytes from the Status line, or None: the server uses the standard phrase.
+        headers: list of (name bytes as written, value bytes), in order, repeats kept,
+            without Status and without the framing headers the server owns.
+        local_redirect: str path (and query) when Location is a local path ("/...")
+            and there is no Status; the server serves it as a fresh GET. Else None.
+    Raises:
+        ScriptError: a malformed line, a bad or repeated Status, an empty or repeated
+            Location, or none of Content-Type, Location, Status.
+    """
+    if block[-1:] == b"\n":
+        block = block[:-1]
+    status = None
+    reason = None
+    location = None
+    has_ctype = False
+    headers = []
+    for line in block.split(b"\n") if block else ():
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        name, value = _split_field(line)
+        lname = name.lower()
+        if lname == b"status":
+            if status is not None:
+                raise ScriptError("cgi: repeated Status header")
+            status, reason = _parse_status(value)
+            continue  # not forwarded (SPEC 7.2)
+        if lname in _FRAMING:
+            continue  # the server owns framing (SPEC 7.4)
+        if lname == b"location":
+            if location is not None:
+                raise ScriptError("cgi: repeated Location header")
+            if not value:
+                raise ScriptError("cgi: empty Location header")
+            location = value
+        elif lname == b"content-type":
+            has_ctype = True
+        headers.append((name, value))
+
+    if status is None and location is None and not has_ctype:
+        # Go host.go: "missing required Content-Type in headers".
+        raise ScriptError("cgi: no Content-Type, Location or Status header")
+    local_redirect = None
+    if status is None:
+        status = 200
+        if location is not None:
+            if location[0] == 0x2F:  # "/": RFC 3875 6.2.2 local redirect
+                local_redirect = _text(location)
+            else:  # RFC 3875 6.2.3 client redirect
+                status = 302
+    return status, reason, headers, local_redirect
+
+
+# -- collecting raw output (SPEC 7.1, 7.5) -------------------------------------------------
+
+
+class ScriptOutput:
+    """Incremental collector of a script's raw CGI output (header block, blank line, body).
+
+    feed() takes the output in any split; once the blank line has arrived, head_done is
+    True and status, reason, headers, local_redirect are set (see parse_script_headers).
+    The body is kept as the list of chunks body (body_len bytes), each copied once;
+    take_body() hands the pending chunks over in streaming mode.
+
+    The header part lives in one bytearray capped at max_header bytes, searched only
+    around the new bytes; it is freed once the block is parsed.
+    """
+
+    def __init__(
+        self, max_header=DEFAULT_MAX_HEADER_BYTES, max_output=DEFAULT_MAX_OUTPUT, stream=False
+    ):
+        self.max_header = max_header
+        self.max_output = max_output
+        self.stream = stream
+        self.total = 0
+        self.head_done = False
+        self.status = None
+        self.reason = None
+        self.headers = None
+        self.local_redirect = None
+        self.body = []
+        self.body_len = 0
+        self.error = None
+        # A virtual "\n" in front: the block ends at the first LF followed by LF or
+        # CRLF, and a blank first line (an empty block) then needs no special case.
+        self._hdr = bytearray(b"\n")
+
+    def _fail(self, msg):
+        self.error = msg
+        self._hdr = None
+        self.body = []
+        raise ScriptError(msg)
+
+    def feed(self, data):
+        """Take the next piece of output (bytes, bytearray or memoryview).
+
+        Raises:
+            ScriptError: header block over max_header, output over max_output (when not
+                streaming), a header block that parse_script_headers() rejects, or any
+                feed after such an error.
+        """
+        if self.error is not None:
+            raise ScriptError(self.error)
+        n = len(data)
+        self.total += n
+        if not self.stream and self.total > self.max_output:
+            self._fail("cgi: output over max_output (%d bytes)" % self.max_output)
+        if self.head_done:
+            if n:
+                self.body.append(data if type(data) is bytes else bytes(data))
+                self.body_len += n
+            return
+        self._feed_head(data, n)
+
+    def _feed_head(self, data, n):
+        hdr = self._hdr
+        old = len(hdr)
+        room = self.max_header + 1 - old  # +1: the virtual "\n"
+        if n <= room:
+            hdr.extend(data)
+        else:
+            hdr.extend(memoryview(data)[:room])
+        # A terminator not found before may straddle: back up 2 bytes (its length - 1).
+        start = old - 2 if old > 2 else 0
+        end = hdr.find(b"\n\n", start)
+        crlf = hdr.find(b"\n\r\n", start)
+        if crlf >= 0 and (end < 0 or crlf < end):
+            end = crlf
+            body_at = crlf + 3
+        elif end >= 0:
+            body_at = end + 2
+        else:
+            if len(hdr) > self.max_header:
+                self._fail("cgi: header block over %d bytes" % self.max_header)
+            return
+        try:
+            parsed = parse_script_headers(bytes(memoryview(hdr)[1:end]))
+        except ScriptError as e:
+            self._fail(e.args[0])
+        self._hdr = None
+        self.status, self.reason, self.headers, self.local_redirect = parsed
+        self.head_done = True
+        # The terminator ends in the new data (it was not complete before), so the body
+        # starts inside data: slice it from there, never from the header copy.
+        skip = body_at - old
+        if skip < n:
+            self.body.append(bytes(memoryview(data)[skip:]))
+            self.body_len = n - skip
+
+    def take_body(self):
+        """Return the pending body chunks and forget them (streaming mode)."""
+        chunks = self.body
+        self.body = []
+        return chunks
+
+    def finish(self):
+        """The output has ended (EOF, or the script returned).
+
+        Raises:
+            ScriptError: the header block never completed (SPEC 7.1), or an earlier
+                feed() failed.
+        """
+        if self.error is not None:
+            raise ScriptError(self.error)
+        if not self.head_done:
+            self._fail("cgi: output ended before the header block was complete")
