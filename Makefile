@@ -27,10 +27,16 @@ setup-system:
 run: setup
 	$(BIN)/microcgi serve examples/www --host 127.0.0.1 --port 8080 --access-log -
 
+# Every step runs even when an earlier one fails (so one run shows everything); the exit
+# status is non-zero if any failed.
 test: setup-system
-	$(BIN)/ruff check $(LINT_PATHS)
-	$(BIN)/pytest
-	@$(MAKE) --no-print-directory mpy-test
+	@failed=""; \
+	echo "$(BIN)/ruff check $(LINT_PATHS)"; \
+	$(BIN)/ruff check $(LINT_PATHS) || failed="$$failed ruff"; \
+	echo "$(BIN)/pytest"; \
+	$(BIN)/pytest || failed="$$failed pytest"; \
+	$(MAKE) --no-print-directory mpy-test || failed="$$failed micropython"; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed" >&2; exit 1; fi
 
 pytest: setup
 	$(BIN)/pytest
