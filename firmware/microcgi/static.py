@@ -266,7 +266,7 @@ def evaluate(method, get_header, size, mtime, tag):
     turn a success into 412, and the server offers no unsafe methods on files.
 
     Args:
-        method: the request method, bytes (b"GET", b"HEAD"); other methods get 200.
+        method: the request method, bytes or str ("GET", "HEAD"); other methods get 200.
         get_header: function(lower-case name bytes) -> value bytes or None.
         size, mtime: the file's size in bytes and its unix mtime.
         tag: the file's etag(size, mtime).
