@@ -9,14 +9,17 @@ CPython and under the real MicroPython interpreter (SPEC section 8).
 
 import ast
 import html.parser
+import http.client
 import importlib.util
 import io
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -550,3 +553,161 @@ def test_hello_runs_as_a_cgi_process_through_the_adapter():
     env = cgi_environ(script, query="name=Grace%20H", PYTHONPATH=str(REPO / "firmware"))
     response = run_cgi([sys.executable, script.name], env, cwd=script.parent)
     assert response.raw == HEAD + b"hello Grace H\n"
+
+
+# --- the whole site through a real server: what `make run` shows ------------------------------
+
+
+def server_available():
+    try:
+        return importlib.util.find_spec("microcgi_host.cli") is not None
+    except ImportError:
+        return False
+
+
+@pytest.fixture
+def site(tmp_path):
+    """`microcgi serve examples/www` with the default CGI mapping, on a port the OS picks.
+
+    One server per test, so a server that dies fails only the test that killed it.
+    """
+    if not server_available():
+        pytest.skip("the microcgi command line (host/cli.py) is not importable")
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "microcgi", "serve", str(WWW)]
+            + ["--host", "127.0.0.1", "--port", "0"],
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield "127.0.0.1", wait_for_port(proc, log)
+        # Bad input never kills the server (SPEC section 3); if it died, say why.
+        assert proc.poll() is None, "the server died: " + log.read_text(errors="replace")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for_port(proc, log):
+    """The port from the server's start line (SPEC section 2), waiting for it to appear."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        match = re.search(rb"listening on http://127\.0\.0\.1:(\d+)/", log.read_bytes())
+        if match:
+            return int(match.group(1))
+        if proc.poll() is not None:
+            pytest.fail("the server exited: %s" % log.read_text(errors="replace"))
+        time.sleep(0.05)
+    pytest.fail("no start line within %d s: %s" % (TIMEOUT, log.read_text(errors="replace")))
+
+
+def fetch(site, method, target, body=None, headers=None):
+    """One request on a fresh connection; returns (status, {lower-name: value}, body)."""
+    conn = http.client.HTTPConnection(*site, timeout=TIMEOUT)
+    try:
+        conn.request(method, target, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return (
+            response.status,
+            {k.lower(): v for k, v in response.getheaders()},
+            response.read(),
+        )
+    finally:
+        conn.close()
+
+
+def test_site_serves_the_home_page(site):
+    status, headers, body = fetch(site, "GET", "/")
+    assert status == 200
+    assert headers["content-type"].startswith("text/html")
+    assert body == (WWW / "index.html").read_bytes()
+
+
+def test_site_form_round_trip_escapes(site):
+    status, _, body = fetch(site, "GET", "/cgi-bin/form.py")
+    assert status == 200 and b'action="/cgi-bin/form.py"' in body
+    form = b"name=Ada&message=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+    status, headers, body = fetch(
+        site, "POST", "/cgi-bin/form.py", form, {"Content-Type": FORM_TYPE}
+    )
+    assert status == 200
+    assert headers["content-length"] == str(len(body))
+    assert b"<dd>&lt;script&gt;alert(1)&lt;/script&gt;</dd>" in body
+    assert b"<script" not in body
+
+
+def test_site_form_post_without_a_body_is_the_scripts_400(site):
+    # No Content-Length and no chunked framing: no body, so no CONTENT_LENGTH (SPEC
+    # section 6) and the script answers 400 itself. (http.client would add
+    # "Content-Length: 0", hence the raw socket.)
+    request = (
+        b"POST /cgi-bin/form.py HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: " + FORM_TYPE.encode() + b"\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection(site, timeout=TIMEOUT) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(4096):
+            chunks.append(chunk)
+    response = b"".join(chunks)
+    assert response.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"CONTENT_LENGTH" in response
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="this machine has no /proc")
+def test_site_uptime_is_json(site):
+    status, headers, body = fetch(site, "GET", "/cgi-bin/uptime.sh")
+    assert status == 200
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["uptime_seconds"] > 0
+
+
+@needs_php
+def test_site_php_page(site):
+    status, _, body = fetch(site, "GET", "/info.php?q=%3Cb%3Ehi")
+    assert status == 200
+    assert b"<tr><th>q</th><td><code>&lt;b&gt;hi</code></td></tr>" in body
+    assert b"<?php" not in body
+
+
+def test_site_env_dump_shows_the_cgi_environment(site):
+    status, _, body = fetch(site, "GET", "/cgi-bin/env.py/extra/path?a=1&b=%20")
+    assert status == 200
+    dump = dict(line.split("=", 1) for line in body.decode().partition("\n\n")[0].splitlines())
+    assert dump["PATH_INFO"] == "/extra/path"
+    assert dump["SCRIPT_NAME"] == "/cgi-bin/env.py"
+    assert dump["QUERY_STRING"] == "a=1&b=%20"
+    assert dump["PATH"] == SAFE_PATH
+    assert dump["GATEWAY_INTERFACE"] == "CGI/1.1"
+
+
+def test_site_hello_runs_through_the_adapter(site):
+    if not adapter_available():
+        pytest.skip("firmware/microcgi/cgi.py not written yet")
+    status, headers, body = fetch(site, "GET", "/hello.py?name=Ada%20L")
+    assert status == 200
+    assert headers["content-type"] == "text/plain; charset=utf-8"
+    assert body == b"hello Ada L\n"
+
+
+def test_site_lists_the_files_folder_with_escaped_names(site):
+    status, headers, _ = fetch(site, "GET", "/files")
+    assert status == 301
+    assert headers["location"].endswith("/files/")
+    status, _, body = fetch(site, "GET", "/files/")
+    assert status == 200
+    assert b"a &amp; b.txt" in body and b"a & b.txt" not in body
+    assert b"a%20%26%20b.txt" in body
+    for name in (b"notes.txt", b"sample.json", b"logo.svg"):
+        assert name in body
+    status, _, body = fetch(site, "GET", "/files/a%20%26%20b.txt")
+    assert status == 200
+    assert body == (WWW / "files" / "a & b.txt").read_bytes()
