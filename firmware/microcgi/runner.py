@@ -41,6 +41,10 @@ class Runner:
     def tick(self, now_ms):
         """Called every loop iteration: timeouts, kills, reaping."""
 
+    def wants_cpu(self):
+        """True when work is runnable now (the loop then polls without waiting)."""
+        return False
+
     def busy(self):
         """True while anything is in flight (the loop then polls more often)."""
         return False

@@ -686,9 +686,14 @@ class Server:
             self.run_once()
 
     def run_once(self, timeout_ms=None):
+        runner = self.runner
         if timeout_ms is None:
-            busy = self.conns or (self.runner is not None and self.runner.busy())
-            timeout_ms = 200 if busy else 1000
+            if runner is not None and runner.wants_cpu():
+                timeout_ms = 0  # an in-process script is waiting to be resumed
+            elif self.conns or (runner is not None and runner.busy()):
+                timeout_ms = 200
+            else:
+                timeout_ms = 1000
         handlers = self.handlers
         if self._ipoll is not None:
             for item in self._ipoll(timeout_ms):
@@ -705,8 +710,8 @@ class Server:
                 else:
                     self._stray(key)
         now = ticks_ms()
-        if self.runner is not None:
-            self.runner.tick(now)
+        if runner is not None:
+            runner.tick(now)
         for conn in self.conns:
             if ticks_diff(now, conn.deadline) >= 0:
                 conn.expire(now)
