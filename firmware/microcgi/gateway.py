@@ -309,6 +309,28 @@ def parse_script_headers(block):
 # -- collecting raw output (SPEC 7.1, 7.5) -------------------------------------------------
 
 
+# Header bytes copied per step while looking for the blank line (see _feed_head).
+_SCAN_STEP = 512
+
+
+def _find_blank_line(hdr, old):
+    """Find the end of the header block in hdr, of which bytes from old on are new.
+
+    The block ends at the first LF followed by LF or CRLF, which covers "\n\n",
+    "\r\n\r\n", "\n\r\n" and "\r\n\n". Returns (index of that LF, index just past
+    the blank line), or (-1, -1). A terminator that was not complete before may
+    straddle the old bytes: the search backs up 2 bytes (its length - 1).
+    """
+    start = old - 2 if old > 2 else 0
+    lf = hdr.find(b"\n\n", start)
+    crlf = hdr.find(b"\n\r\n", start)
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf, crlf + 3
+    if lf >= 0:
+        return lf, lf + 2
+    return -1, -1
+
+
 class ScriptOutput:
     """Incremental collector of a script's raw CGI output (header block, blank line, body).
 
@@ -368,39 +390,45 @@ class ScriptOutput:
         self._feed_head(data, n)
 
     def _feed_head(self, data, n):
+        # The new bytes are copied into the header buffer _SCAN_STEP at a time, so a
+        # first read holding header and body costs about the header's size, not
+        # max_header: on a 110 KB heap a needless 8 KB block is a real cost.
         hdr = self._hdr
-        old = len(hdr)
-        room = self.max_header + 1 - old  # +1: the virtual "\n"
-        if n <= room:
-            hdr.extend(data)
-        else:
-            hdr.extend(memoryview(data)[:room])
-        # A terminator not found before may straddle: back up 2 bytes (its length - 1).
-        start = old - 2 if old > 2 else 0
-        end = hdr.find(b"\n\n", start)
-        crlf = hdr.find(b"\n\r\n", start)
-        if crlf >= 0 and (end < 0 or crlf < end):
-            end = crlf
-            body_at = crlf + 3
-        elif end >= 0:
-            body_at = end + 2
-        else:
-            if len(hdr) > self.max_header:
-                self._fail("cgi: header block over %d bytes" % self.max_header)
-            return
+        view = None
+        pos = 0
+        while pos < n:
+            old = len(hdr)
+            take = min(n - pos, _SCAN_STEP, self.max_header + 1 - old)  # +1: the virtual LF
+            if take <= 0:
+                break
+            if take == n:
+                hdr.extend(data)
+            else:
+                if view is None:
+                    view = memoryview(data)
+                hdr.extend(view[pos : pos + take])
+            end, body_at = _find_blank_line(hdr, old)
+            if end >= 0:
+                # The block ends inside these new bytes, so the body starts inside data:
+                # it is sliced from there, never from the header copy.
+                self._end_head(end)
+                skip = pos + body_at - old
+                if skip < n:
+                    self.body.append(bytes(memoryview(data)[skip:]))
+                    self.body_len = n - skip
+                return
+            pos += take
+        if len(hdr) > self.max_header:
+            self._fail("cgi: header block over %d bytes" % self.max_header)
+
+    def _end_head(self, end):
         try:
-            parsed = parse_script_headers(bytes(memoryview(hdr)[1:end]))
+            parsed = parse_script_headers(bytes(memoryview(self._hdr)[1:end]))
         except ScriptError as e:
             self._fail(e.args[0])
         self._hdr = None
         self.status, self.reason, self.headers, self.local_redirect = parsed
         self.head_done = True
-        # The terminator ends in the new data (it was not complete before), so the body
-        # starts inside data: slice it from there, never from the header copy.
-        skip = body_at - old
-        if skip < n:
-            self.body.append(bytes(memoryview(data)[skip:]))
-            self.body_len = n - skip
 
     def take_body(self):
         """Return the pending body chunks and forget them (streaming mode)."""

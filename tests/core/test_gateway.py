@@ -760,3 +760,25 @@ def test_script_output_defaults():
         assert e.args[0] == "cgi: output over max_output (1048576 bytes)"
     else:
         raise AssertionError("no default cap")
+
+
+def test_script_output_long_header_blocks():
+    # Header blocks longer than one internal scan step (512 bytes), with the blank line
+    # falling on and around the step boundaries, in one read and split.
+    for terminator in (b"\r\n\r\n", b"\n\n", b"\n\r\n", b"\r\n\n"):
+        top = 8192 - len(terminator)  # the default max_header counts the blank line
+        for size in list(range(505, 520)) + list(range(1020, 1030)) + [top - 2, top - 1, top]:
+            pad = size - 20
+            raw = b"Content-Type: a\r\nX: " + b"v" * pad + terminator + b"<body>"
+            cuts = (len(raw), 1, 511, 512, 513, size, size + 1, size + 2, size + 3)
+            for cut in cuts:
+                out = collect([raw[:cut], raw[cut:]])
+                assert out.headers == [(b"Content-Type", b"a"), (b"X", b"v" * pad)]
+                assert out.body == [b"<body>"] or b"".join(out.body) == b"<body>"
+    # max_header at its default, in one read with the body: 8192 is fine, 8193 is not.
+    for extra, ok in ((0, True), (1, False)):
+        raw = b"Content-Type: a\r\nX: " + b"v" * (8192 - 24 + extra) + b"\r\n\r\nbody"
+        if ok:
+            assert collect([raw]).body == [b"body"]
+        else:
+            expect_error([raw], "cgi: header block over 8192 bytes")
