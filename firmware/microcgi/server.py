@@ -643,6 +643,7 @@ class Server:
         self.recv_into = _recv_into if hasattr(socket.socket, "recv_into") else _readinto
         self.stream_prefixes = cfg.stream_output
         self.cgi = cfg.cgi
+        self._wants_cpu = getattr(runner, "wants_cpu", None)
 
     # ---- the loop's registry (used by runners too) -------------------------
 
@@ -688,7 +689,7 @@ class Server:
     def run_once(self, timeout_ms=None):
         runner = self.runner
         if timeout_ms is None:
-            if runner is not None and runner.wants_cpu():
+            if self._wants_cpu is not None and self._wants_cpu():
                 timeout_ms = 0  # an in-process script is waiting to be resumed
             elif self.conns or (runner is not None and runner.busy()):
                 timeout_ms = 200
