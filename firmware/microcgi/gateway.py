@@ -223,7 +223,7 @@ def _split_field(line):
 
 
 def _parse_status(value):
-    """A Status value -> (code, reason bytes or None); RFC 3875 section 6.3.3.
+    """A Status value -> (code, reason str or None); RFC 3875 section 6.3.3.
 
     Status = "Status:" status-code SP reason-phrase; the reason is optional here, the
     code is exactly three digits, 100-599 (Go host.go also reads three digits, but
@@ -240,7 +240,7 @@ def _parse_status(value):
     if not 100 <= status <= 599:
         raise ScriptError("cgi: bogus status %r" % value)
     rest = rest.strip(b" \t")
-    return status, (rest or None)
+    return status, (_text(rest) if rest else None)
 
 
 def parse_script_headers(block):
@@ -254,7 +254,8 @@ def parse_script_headers(block):
         status: int. 200 when the script gave no Status, 302 for an absolute (or
             relative, as Apache and Go do) Location without Status, 200 as a
             placeholder for a local redirect.
-        reason: bytes from the Status line, or None: the server uses the standard phrase.
+        reason: str from the Status line (UTF-8, else "?" for non-ASCII bytes), or None:
+            the server then uses the standard phrase.
         headers: list of (name bytes as written, value bytes), in order, repeats kept,
             without Status and without the framing headers the server owns.
         local_redirect: str path (and query) when Location is a local path ("/...")
