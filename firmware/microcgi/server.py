@@ -125,6 +125,8 @@ class Connection:
         self.status = 0
         self.length = 0
         self.hops = 0
+        self.deferred = None  # (job, stream) waiting for a chunked body to end
+        self.body_buf = None
 
     # ---- I/O events -------------------------------------------------------
 
@@ -184,10 +186,14 @@ class Connection:
             if isinstance(ev, http11.Data):
                 if self.handle is not None:
                     self.handle.feed_body(ev.data)
+                elif self.deferred is not None:
+                    self.body_buf.append(ev.data)
             elif ev is http11.END:
                 self.body_done = True
                 if self.handle is not None:
                     self.handle.end_body()
+                elif self.deferred is not None:
+                    self._start_deferred()
                 self.maybe_done()
                 return
             else:
@@ -220,12 +226,17 @@ class Connection:
             self.error(503, "out of memory")
 
     def head(self, status, reason, headers, length, chunked=False):
-        """Queue a response head; length None means chunked or close-delimited."""
+        """Queue a response head.
+
+        length None means chunked (chunked=True) or close-delimited; a 304 has
+        neither (RFC 9110 15.4.5) and passes length None, chunked False.
+        """
         req = self.req
         self.status = status
+        self.head_only = req is not None and req.method == "HEAD"
         if req is None or not req.keep_alive or self.peer_eof:
             self.close_after = True
-        if length is None and not chunked:
+        if length is None and not chunked and status != 304:
             self.close_after = True
         parts = [b"HTTP/1.1 %d " % status, reason.encode(), b"\r\n", _SERVER_LINE]
         date = self.server.date_line()
@@ -238,7 +249,8 @@ class Connection:
             parts.append(b"\r\n")
         if length is not None:
             parts.append(b"Content-Length: %d\r\n" % length)
-            self.length = length
+            if not self.head_only:
+                self.length = length
         elif chunked:
             parts.append(b"Transfer-Encoding: chunked\r\n")
         if self.close_after:
@@ -247,7 +259,6 @@ class Connection:
             parts.append(b"Connection: keep-alive\r\n")
         parts.append(b"\r\n")
         self.send(b"".join(parts))
-        self.head_only = req is not None and req.method == "HEAD"
 
     def respond(self, status, headers, body, reason=None):
         """Queue a whole response with a bytes body."""
@@ -310,7 +321,7 @@ class Connection:
         last_mod = compat.http_date(mtime)
         headers = [(b"Last-Modified", last_mod), (b"ETag", tag), (b"Accept-Ranges", b"bytes")]
         if status == 304:
-            self.head(304, "Not Modified", headers, None, True)
+            self.head(304, "Not Modified", headers, None)
             self.finish()
             return
         if status == 416:
@@ -355,8 +366,25 @@ class Connection:
             server.log("%s: %s" % (job.name, e))
             self.error(e.status, "the script could not run")
             return
-        if self.handle is not None and self.body_done:
-            self.handle.end_body()
+        handle = self.handle
+        if handle is not None:
+            if self.body_buf:
+                for piece in self.body_buf:
+                    handle.feed_body(piece)
+                self.body_buf = None
+            if self.body_done:
+                handle.end_body()
+
+    def defer_script(self, job, stream):
+        """Chunked body: CONTENT_LENGTH is known only at its end (RFC 3875 4.1.2)."""
+        self.deferred = (job, stream)
+        self.body_buf = []
+
+    def _start_deferred(self):
+        job, stream = self.deferred
+        self.deferred = None
+        job.environ = gateway.build_environ(self.req, self, job.script, self.server.gw)
+        self.start_script(job, stream)
 
     def script_output(self, job, data):
         if job is not self.job or self.closed:
@@ -387,6 +415,7 @@ class Connection:
         for piece in out.take_body():
             if self.head_only or not piece:
                 continue
+            self.length += len(piece)
             if chunked:
                 self.send(b"%x\r\n" % len(piece))
                 self.send(piece)
@@ -917,14 +946,18 @@ class Server:
         if self.runner is None:
             raise ScriptError("no script runner")
         script = _Script(script_name, fs, path_info, self.root)
-        environ = gateway.build_environ(req, conn, script, self.gw)
         cwd = fs[: fs.rfind("/")] or "/"
         name = fs[fs.rfind("/") + 1 :]
-        job = _Job(fs, interp, environ, cwd, int(self.cfg.script_timeout * 1000), name[:4] == "nph-")
+        job = _Job(fs, interp, None, cwd, int(self.cfg.script_timeout * 1000), name[:4] == "nph-")
+        job.script = script
         stream = False
         for prefix in self.stream_prefixes:
             if script_name.startswith(prefix):
                 stream = True
+        if req.chunked and not conn.body_done:
+            conn.defer_script(job, stream)
+            return
+        job.environ = gateway.build_environ(req, conn, script, self.gw)
         conn.start_script(job, stream)
 
 
