@@ -157,8 +157,10 @@ class Connection:
                 self.abort()
                 return
             self._want(POLLIN, False)
-            if not self.body_done:
-                # the body will never come: stop everything
+            if not self.body_done or self.job is not None or self.deferred is not None:
+                # The body will never come, or a script works for nobody: a
+                # half-closed socket looks the same as a closed one from here,
+                # and a script must not outlive its client (SPEC 3).
                 self.abort()
             return
         if self.phase == _LINGER:
