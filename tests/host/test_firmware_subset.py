@@ -41,7 +41,6 @@ ALLOWED_MODULES = {
 }
 # CPython-only fallbacks that compat.py may import inside an `except` branch.
 COMPAT_FALLBACK_MODULES = {"traceback"}
-# CPython only, never deployed (tools/deploy.py skips it): `python -m microcgi`.
 # CPython-only files that live in the package but never go to a board:
 # __main__.py (python -m microcgi) and cgi.py (the CGI-process adapter of SPEC 8).
 HOST_ONLY = {FIRMWARE / "microcgi" / "__main__.py", FIRMWARE / "microcgi" / "cgi.py"}
