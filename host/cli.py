@@ -112,11 +112,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def default_cgi_map() -> dict[str, str]:
     """SPEC 2: .cgi/.sh via shebang, .py via this Python, .php via php-cgi if present."""
-    cgi = {".cgi": "", ".sh": "", ".py": sys.executable}
-    php = shutil.which("php-cgi")
-    if php:
-        cgi[".php"] = php
-    return cgi
+    # .php stays mapped without php-cgi: its requests then fail with a 500 and
+    # a log line instead of serving the page's source as text.
+    return {
+        ".cgi": "",
+        ".sh": "",
+        ".py": sys.executable,
+        ".php": shutil.which("php-cgi") or "php-cgi",
+    }
 
 
 def _read_json(path: str, what: str) -> dict:
