@@ -47,6 +47,7 @@ _MAX_DRAIN_READS = 16  # reads of stderr when a job ends (its last words, bounde
 # (glibc's posix_spawn leaves its two internal signals, 32 and 33, ignored in the child;
 # Python refuses to name them, and glibc installs their handlers when a program uses them.)
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+_O_PATH = getattr(os, "O_PATH", os.O_RDONLY)  # Linux: needs no read permission
 
 
 class Job(Protocol):
@@ -89,8 +90,7 @@ class SubprocessRunner:
     def __init__(self, log: Callable[[str], None] | None = None) -> None:
         self._log = log
         self._running: set[ScriptProcess] = set()  # started, on_exit not yet called
-        # Stopped scripts: [pgid, when to send SIGKILL (ms) or None, leader not yet reaped].
-        self._stopped: list[list] = []
+        self._stopped: list[_Stopped] = []  # process groups still to SIGKILL or reap
         _disinherit_fds()
 
     def start(self, job: Job, loop: Loop) -> ScriptProcess:
@@ -116,38 +116,48 @@ class SubprocessRunner:
         """Kill every script's process group and reap them all (server shutdown)."""
         for proc in list(self._running):
             proc.cancel()
-        for entry in self._stopped:
-            entry[1] = 0  # SIGKILL now, whatever grace was left
+        for stopped in self._stopped:
+            stopped.kill_at = 0  # SIGKILL now, whatever grace was left
         give_up = _now_ms() + CLOSE_WAIT_MS
-        while self._stopped:
+        self.tick(_now_ms())
+        while self._stopped and _now_ms() < give_up:
+            time.sleep(0.005)
             self.tick(_now_ms())
-            if self._stopped and _now_ms() > give_up:
-                self._say("cgi: could not reap process groups %r" % [e[0] for e in self._stopped])
-                self._stopped = []
-                break
-            if self._stopped:
-                time.sleep(0.005)
+        if self._stopped:
+            self._say("cgi: could not reap process groups %r" % [s.pgid for s in self._stopped])
+            self._stopped = []
 
     def _stop(self, pgid: int, sig: int, kill_at: int | None, reap: bool) -> None:
         """Signal a script's process group and remember to SIGKILL/reap it later."""
         _killpg(pgid, sig)
         if kill_at is not None or reap:
-            self._stopped.append([pgid, kill_at, reap])
+            self._stopped.append(_Stopped(pgid, kill_at, reap))
 
-    def _finish_stopped(self, entry: list, now_ms: int) -> bool:
-        pgid, kill_at, reap = entry
-        if kill_at is not None:
-            if now_ms < kill_at:
+    def _finish_stopped(self, stopped: _Stopped, now_ms: int) -> bool:
+        if stopped.kill_at is not None:
+            if now_ms < stopped.kill_at:
                 return False
-            _killpg(pgid, signal.SIGKILL)
-            entry[1] = None
+            _killpg(stopped.pgid, signal.SIGKILL)
+            stopped.kill_at = None
         # The leader stays a zombie until the last signal went out, so that its pid,
         # which is the group id, cannot be given to an unrelated process meanwhile.
-        return not reap or _reap(pgid) is not None
+        return not stopped.reap or _reap(stopped.pgid) is not None
 
     def _say(self, msg: str) -> None:
         if self._log is not None:
             self._log(msg)
+
+
+class _Stopped:
+    """A stopped script's process group: SIGKILL due at kill_at (ms) unless None; its
+    leader (pid == pgid) still to be reaped when reap is true."""
+
+    __slots__ = ("kill_at", "pgid", "reap")
+
+    def __init__(self, pgid: int, kill_at: int | None, reap: bool) -> None:
+        self.pgid = pgid
+        self.kill_at = kill_at
+        self.reap = reap
 
 
 class ScriptProcess:
@@ -189,7 +199,7 @@ class ScriptProcess:
             for i in (1, 2, 4):  # the server's ends; the child's stay blocking
                 os.set_blocking(fds[i], False)
             pid = _spawn(path, job, fds[0], fds[3], fds[5])
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, TypeError) as e:  # (a NUL or a non-str in environ)
             for fd in fds:
                 os.close(fd)
             self._failure = "cannot run %s: %s" % (path, _reason(e, path, job))
@@ -202,7 +212,7 @@ class ScriptProcess:
         self._watch(self._stderr, select.POLLIN)
         try:
             self._pidfd = os.pidfd_open(pid)
-        except OSError:  # kernel < 5.3 or a seccomp filter: tick() polls waitpid
+        except (OSError, AttributeError):  # Linux < 5.3, seccomp, not Linux: tick() polls
             self._pidfd = None
         else:
             self._watch(self._pidfd, select.POLLIN)
@@ -450,7 +460,7 @@ def _spawn(path: str, job: Job, stdin: int, stdout: int, stderr: int) -> int:
         (os.POSIX_SPAWN_DUP2, stdout, 1),
         (os.POSIX_SPAWN_DUP2, stderr, 2),
     ]
-    home = os.open(".", os.O_PATH | os.O_DIRECTORY)
+    home = os.open(".", _O_PATH | os.O_DIRECTORY)
     try:
         if job.cwd:
             os.chdir(job.cwd)

@@ -5,6 +5,7 @@ loop"): register/modify/unregister by fd, handler.on_poll(fd, events), runner.ti
 every iteration.
 """
 
+import errno
 import hashlib
 import os
 import select
@@ -175,6 +176,21 @@ def test_exit_status(tmp_path, runner, loop, body, status):
     run(runner, loop, job)
     assert job.exits == [("exit", status)]
     assert job.output == b"hi\n"
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "no-pidfd"])
+def test_stdout_closed_before_the_exit(tmp_path, runner, loop, monkeypatch, pidfd):
+    def no_pidfd(pid):
+        raise OSError(errno.ENOSYS, "pidfd_open")
+
+    if not pidfd:  # an old kernel or a seccomp filter: tick() polls waitpid
+        monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    for status in (0, 7):
+        job = FakeJob(sh(tmp_path, "echo hi\nexec 1>&-\nsleep 0.2\nexit %d\n" % status))
+        run(runner, loop, job)
+        assert job.exits == [("exit", status)]
+        assert job.output == b"hi\n"
+    assert_no_children()
 
 
 @pytest.mark.parametrize(
@@ -353,6 +369,26 @@ def test_stderr_long_lines_are_cut_and_the_last_partial_line_kept(tmp_path, runn
     assert job.logs == ["a" * MAX_LOG_LINE + cut, "short", "b" * MAX_LOG_LINE + cut, "tail"]
 
 
+def test_stderr_partial_line_is_logged_once_past_the_cap(tmp_path, runner, loop):
+    # No newline for a while: the runner holds at most MAX_LOG_LINE bytes of it.
+    job = py(
+        tmp_path,
+        "import sys\n"
+        "sys.stderr.write('b' * 5000)\n"
+        "sys.stderr.flush()\n"
+        "sys.stdin.readline()\n"
+        "sys.stderr.write('b' * 100 + '\\nnext\\n')\n",
+    )
+    handle = runner.start(job, loop)
+    loop.run(runner, lambda: job.logs or job.exits, limit=5)
+    assert job.logs == ["b" * MAX_LOG_LINE + " [line cut at %d bytes]" % MAX_LOG_LINE]
+    handle.feed_body(b"go\n")
+    handle.end_body()
+    loop.run(runner, lambda: job.exits)
+    assert job.exits == [("exit", 0)]
+    assert job.logs[1:] == ["next"]
+
+
 def test_stderr_written_just_before_exit_is_logged_before_on_exit(tmp_path, runner, loop):
     for _ in range(20):
         job = FakeJob(sh(tmp_path, "echo out\necho last words >&2\n"))
@@ -519,6 +555,10 @@ def cannot_start(tmp_path):
             FakeJob("/usr/bin/env", environ={"A": "x\0y"}),
             "cannot run /usr/bin/env: embedded null byte",
         ),
+        "int in environ": (
+            FakeJob("/usr/bin/env", environ={"CONTENT_LENGTH": 5}),
+            "cannot run /usr/bin/env: expected str, bytes or os.PathLike object, not int",
+        ),
     }
 
 
@@ -531,6 +571,7 @@ def cannot_start(tmp_path):
         "no shebang",
         "missing cwd",
         "NUL in environ",
+        "int in environ",
     ],
 )
 def test_script_that_cannot_start_fails(tmp_path, runner, loop, case):
