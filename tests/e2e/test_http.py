@@ -513,6 +513,25 @@ def test_slowloris_trickle_does_not_extend_the_header_timeout(serve, site):
     assert_limit_error(wire, 408)
 
 
+def test_limits_are_configurable(serve, site):
+    """SPEC 3: each limit is configurable (flags named after the config keys, SPEC 2)."""
+    srv = start(
+        serve, site, "--max-request-line", "100", "--max-headers", "3", "--max-header-bytes", "300"
+    )
+    ok = Wire(srv.port)
+    ok.send(get(b"/a.txt", extra=b"X-A: 1\r\n"))
+    assert ok.read_response().status == 200
+    cases = [
+        (get(b"/" + b"x" * 150), 414),
+        (get(b"/a.txt", extra=b"".join(b"X-%d: v\r\n" % i for i in range(5))), 431),
+        (get(b"/a.txt", extra=b"X-Big: %s\r\n" % (b"v" * 400)), 431),
+    ]
+    for raw, status in cases:
+        wire = Wire(srv.port)
+        wire.send(raw)
+        assert_limit_error(wire, status)
+
+
 BAD_REQUESTS = {
     "no-spaces": b"GARBAGE\r\n\r\n",
     "too-many-parts": b"GET / HTTP/1.1 extra\r\nHost: t\r\n\r\n",

@@ -109,6 +109,18 @@ def baseline(srv):
     return fd_count(srv.proc.pid)
 
 
+def describe(pids):
+    """Each pid with its command line, for failure messages."""
+    out = []
+    for pid in pids:
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                out.append("%d: %s" % (pid, f.read().replace(b"\0", b" ").decode()))
+        except OSError:
+            out.append("%d: (gone)" % pid)
+    return out
+
+
 def wait_for_children(pid):
     deadline = time.monotonic() + SETTLE
     while children(pid):
@@ -129,7 +141,7 @@ def assert_nothing_leaked(srv, fds):
             )
             raise AssertionError(
                 "leak: %d fds (baseline %d), children %r\n%s"
-                % (fd_count(pid), fds, children(pid), "\n".join(listing))
+                % (fd_count(pid), fds, describe(children(pid)), "\n".join(listing))
             )
         time.sleep(0.05)
 
