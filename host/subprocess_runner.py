@@ -20,7 +20,9 @@ on_poll() or tick(), never from inside start(), feed_body() or cancel():
 
 After on_exit() the runner holds nothing of the job: its pipes are closed, and its
 process is reaped or queued for reaping in tick(). cancel() stops a script without any
-on_exit().
+on_exit(). Besides the Runner interface, busy() says whether tick() still has work, and
+wants_cpu() whether it has a failure to report right away (the server then polls with
+timeout 0).
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class SubprocessRunner:
         self._log = log
         self._running: set[ScriptProcess] = set()  # started, on_exit not yet called
         self._stopped: list[_Stopped] = []  # process groups still to SIGKILL or reap
+        self._failures = 0  # spawn failures waiting for tick() to report them
         _disinherit_fds()
 
     def start(self, job: Job, loop: Loop) -> ScriptProcess:
@@ -107,6 +110,11 @@ class SubprocessRunner:
             proc.tick(now_ms)
         if self._stopped:
             self._stopped = [e for e in self._stopped if not self._finish_stopped(e, now_ms)]
+
+    def wants_cpu(self) -> bool:
+        """True when tick() has something to report at once (a script that could not
+        start): the server then polls without waiting (firmware/microcgi/server.py)."""
+        return self._failures > 0
 
     def busy(self) -> bool:
         """True while a script runs or a stopped one still has to be killed or reaped."""
@@ -203,6 +211,7 @@ class ScriptProcess:
             for fd in fds:
                 os.close(fd)
             self._failure = "cannot run %s: %s" % (path, _reason(e, path, job))
+            self._runner._failures += 1
             return
         for i in (0, 3, 5):
             os.close(fds[i])
@@ -330,6 +339,8 @@ class ScriptProcess:
         """Release everything of the job: stderr's last lines logged, every fd closed."""
         self._done = True
         self._runner._running.discard(self)
+        if self._failure is not None:
+            self._runner._failures -= 1
         if self._stderr is not None:
             for _ in range(_MAX_DRAIN_READS):
                 if not self._read_stderr():

@@ -580,9 +580,11 @@ def test_script_that_cannot_start_fails(tmp_path, runner, loop, case):
     cwd = os.getcwd()
     handle = runner.start(job, loop)
     assert job.exits == []  # reported from tick(), never from inside start()
+    assert runner.wants_cpu()  # ... the very next one: the server should not sleep in poll
     assert os.getcwd() == cwd
-    loop.run(runner, lambda: job.exits)
+    runner.tick(int(time.monotonic() * 1000))
     assert job.exits == [("failed", message)]
+    assert not runner.wants_cpu()
     assert loop.handlers == {}
     assert open_fds() == before
     assert handle.backlog() == 0
@@ -596,6 +598,7 @@ def test_script_that_cannot_start_fails(tmp_path, runner, loop, case):
 def test_cancel_before_a_failure_is_reported(tmp_path, runner, loop):
     job, _ = cannot_start(tmp_path)["no exec bit"]
     runner.start(job, loop).cancel()
+    assert not runner.wants_cpu()
     runner.tick(int(time.monotonic() * 1000))
     assert job.exits == []
     assert not runner.busy()
