@@ -33,6 +33,7 @@ _DONE = 6
 
 # RFC 9110 5.6.2 tchar, as a bytes table for a fast membership test
 _TCHAR = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_HEXDIG = b"0123456789abcdefABCDEF"
 
 
 class Data:
@@ -87,19 +88,27 @@ def _parse_request_line(line):
         raise ProtocolError("malformed HTTP version")
     if major != b"1":
         raise ProtocolError("HTTP version not supported", 505)
+    if method not in METHODS:
+        # before the target: CONNECT's authority-form is a 501, not a 400
+        raise ProtocolError("method not implemented", 501)
     for c in target:
         if c <= 0x20 or c >= 0x7F:
             raise ProtocolError("bad byte in request target")
     if target[:1] != b"/":
         if target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
-            # absolute-form (RFC 9112 3.2.2): keep only the path and query
-            slash = target.find(b"/", target.find(b"//") + 2)
-            target = b"/" if slash < 0 else target[slash:]
+            # absolute-form (RFC 9112 3.2.2): keep only the path and query; an empty
+            # path is "/" (RFC 9112 3.3), and the query stays
+            rest = target[target.find(b"//") + 2 :]
+            slash = rest.find(b"/")
+            q = rest.find(b"?")
+            if q >= 0 and (slash < 0 or q < slash):
+                target = b"/" + rest[q:]
+            else:
+                target = b"/" if slash < 0 else rest[slash:]
         elif not (target == b"*" and method == b"OPTIONS"):
             raise ProtocolError("malformed request target")
-    if method not in METHODS:
-        raise ProtocolError("method not implemented", 501)
-    return method.decode(), target, "HTTP/1." + minor.decode()
+    # RFC 9110 2.5: a higher minor version is handled as the highest we implement
+    return method.decode(), target, "HTTP/1.0" if minor == b"0" else "HTTP/1.1"
 
 
 def _parse_headers(block, max_headers):
@@ -214,10 +223,17 @@ class RequestParser:
             self.scan = pos
         eol = self._find_line(pos)
         if eol < 0:
-            if len(buf) - pos > self.max_request_line:
+            # the limit is on the line without its CR LF; a trailing CR may be one
+            n = len(buf) - pos
+            if n > self.max_request_line and not (
+                n == self.max_request_line + 1 and buf[-1] == 0x0D
+            ):
                 raise ProtocolError("request line too long", 414)
             return NEED_DATA
-        if eol - pos > self.max_request_line:
+        n = eol - pos
+        if n and buf[eol - 1] == 0x0D:
+            n -= 1
+        if n > self.max_request_line:
             raise ProtocolError("request line too long", 414)
         # end of the head: an empty line, after CRLF or LF
         start = self.scan if self.scan > eol else eol
@@ -225,7 +241,9 @@ class RequestParser:
         b = buf.find(b"\n\n", start)
         if a < 0 and b < 0:
             self.scan = len(buf) - 2 if len(buf) - 2 > eol else eol
-            if len(buf) - eol > self.max_header_bytes:
+            # + 2: the "\r\n" of the empty line that may still come is not counted
+            # below either (head_end is the LF before it)
+            if len(buf) - eol > self.max_header_bytes + 2:
                 raise ProtocolError("header block too large", 431)
             return NEED_DATA
         if b < 0 or (0 <= a < b):
@@ -252,6 +270,7 @@ class RequestParser:
         req = Request(method, target, version, headers)
         length = None
         hosts = 0
+        close = keep = False
         for name, value in headers:
             if name == b"host":
                 hosts += 1
@@ -267,9 +286,11 @@ class RequestParser:
                 for token in value.lower().split(b","):
                     token = token.strip()
                     if token == b"close":
-                        req.keep_alive = False
-                    elif token == b"keep-alive" and version == "HTTP/1.0":
-                        req.keep_alive = True
+                        close = True
+                    elif token == b"keep-alive":
+                        keep = True
+        # RFC 9112 9.3: close wins; HTTP/1.0 persists only when asked to
+        req.keep_alive = not close and (version == "HTTP/1.1" or keep)
         if hosts > 1 or (hosts == 0 and version == "HTTP/1.1"):
             raise ProtocolError("missing or repeated Host header")
         if req.chunked:
@@ -331,12 +352,11 @@ class RequestParser:
                 self.state = _CHUNK_SIZE
             elif st == _CHUNK_SIZE:
                 size = line.split(b";")[0].strip(b" \t")
-                try:
-                    if not size or size[:1] in b"+-":
-                        raise ValueError
-                    n = int(size, 16)
-                except ValueError:
+                # chunk-size = 1*HEXDIG (RFC 9112 7.1); int(s, 16) alone also takes
+                # "0x", "_", signs and whitespace
+                if not size or [c for c in size if c not in _HEXDIG]:
                     raise ProtocolError("bad chunk size")
+                n = int(size, 16)
                 req = self.request
                 req.body_length += n
                 if req.body_length > self.max_body:
