@@ -43,7 +43,9 @@ class ConfigError(ValueError):
 def _check(key, value, kind):
     if kind in ("int", "pos"):
         if not isinstance(value, int) or isinstance(value, bool) or value < (kind == "pos"):
-            raise ConfigError("%s must be an integer %s" % (key, ">= 1" if kind == "pos" else ">= 0"))
+            raise ConfigError(
+                "%s must be an integer %s" % (key, ">= 1" if kind == "pos" else ">= 0")
+            )
     elif kind == "num":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise ConfigError("%s must be a number of seconds > 0" % key)

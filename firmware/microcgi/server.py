@@ -42,6 +42,10 @@ _BUSY = 2  # a request is being answered
 _LINGER = 3  # closing: output sent, draining input
 
 
+class Settings:
+    """A plain bag of settings (a board drops config.py after checking them)."""
+
+
 class _GatewayConfig:
     def __init__(self, cfg):
         self.software = SOFTWARE
@@ -200,9 +204,7 @@ class Connection:
                 return
             else:
                 self.phase = _BUSY
-                self.deadline = ticks_add(
-                    ticks_ms(), int(self.server.cfg.header_timeout * 1000)
-                )
+                self.deadline = ticks_add(ticks_ms(), int(self.server.cfg.header_timeout * 1000))
                 self.start_request(ev)
         if self.phase == _BUSY and parser.buffered() > _MAX_PIPELINE:
             self._want(POLLIN, False)
@@ -924,7 +926,11 @@ class Server:
             except OSError:
                 continue
             entries.append((name, mode & compat.S_IFMT == compat.S_IFDIR, size, mtime))
-        body = b"".join(static.listing(path, entries))
+        from microcgi import listing
+
+        body = b"".join(listing.listing(path, entries))
+        entries = listing = None
+        _unload("microcgi.listing")
         conn.respond(200, [(b"Content-Type", b"text/html; charset=utf-8")], body)
 
     def _interpreter(self, fs, path, mode):
@@ -961,6 +967,19 @@ class Server:
             return
         job.environ = gateway.build_environ(req, conn, script, self.gw)
         conn.start_script(job, stream)
+
+
+def _unload(name):
+    """Forget a module used once in a while, so that a board's heap gets it back."""
+    if compat.IS_MICROPYTHON:
+        import sys
+
+        sys.modules.pop(name, None)
+        pkg = sys.modules.get("microcgi")
+        try:
+            delattr(pkg, name[9:])  # the package keeps its submodules as attributes
+        except (AttributeError, TypeError):
+            pass
 
 
 def _recv_into(sock, mv):

@@ -1,5 +1,5 @@
 # Static files, the pure half (SPEC section 4). Runs under pytest and MicroPython.
-from microcgi import static
+from microcgi import listing, static
 from microcgi.errors import Forbidden, ProtocolError
 
 # --- decode_path ----------------------------------------------------------------------
@@ -174,7 +174,7 @@ def test_html_escape():
         ("&lt;", "&amp;lt;"),  # & first, so nothing is escaped twice or left half done
         ("caf\u00e9", "caf\u00e9"),
     ):
-        assert static.html_escape(s) == want, s
+        assert listing.html_escape(s) == want, s
 
 
 # --- mime_type ------------------------------------------------------------------------
@@ -387,7 +387,7 @@ def test_evaluate_ranges_stay_inside_the_file():
 
 
 def _page(url_path, entries):
-    chunks = list(static.listing(url_path, entries))
+    chunks = list(listing.listing(url_path, entries))
     for chunk in chunks:
         assert isinstance(chunk, bytes), chunk
     return chunks, b"".join(chunks).decode()

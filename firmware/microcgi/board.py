@@ -1,0 +1,118 @@
+# A board's start-up (firmware/main.py calls run()): read config.json, bring up
+# Wi-Fi when asked to, and serve the site with in-process scripts. Under the unix
+# port, `micropython main.py` in a folder holding microcgi/, config.json and the
+# site runs this same code.
+#
+# This module is compiled (.mpy) so that main.py, which a board compiles from
+# source at every boot, stays a few lines long.
+import gc
+import time
+
+from microcgi import __version__
+
+# keys of config.json that are not server settings
+_BOARD_KEYS = ("board", "network", "wifi", "interpreter", "heap_bytes", "mpy_cross", "runner")
+_WIFI_TRIES = 5
+
+
+def read_config(path="config.json"):
+    import json
+
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError("%s: must hold a JSON object" % path)
+    return data
+
+
+def wlan_up(wifi):
+    """Join the Wi-Fi network of config.json; returns the address or raises OSError."""
+    import network
+
+    ssid = wifi.get("ssid") or ""
+    if not ssid:
+        raise OSError("wifi: config.json has no wifi.ssid")
+    sta = network.WLAN(network.STA_IF)
+    sta.active(True)
+    delay = 1
+    for attempt in range(1, _WIFI_TRIES + 1):
+        if not sta.isconnected():
+            print("wifi: connecting to %r (attempt %d of %d)" % (ssid, attempt, _WIFI_TRIES))
+            try:
+                sta.connect(ssid, wifi.get("password") or "")
+            except OSError as e:
+                print("wifi: connect failed: %s" % e)
+        for _ in range(delay * 10):
+            if sta.isconnected():
+                break
+            time.sleep(0.1)
+        if sta.isconnected():
+            addr = sta.ifconfig()[0]
+            print("wifi: connected, address %s" % addr)
+            return addr
+        sta.disconnect()
+        delay *= 2
+    raise OSError(
+        "wifi: could not join %r after %d attempts (wrong password?)" % (ssid, _WIFI_TRIES)
+    )
+
+
+def load_settings(data):
+    """Server settings for a board: board defaults, then config.json, checked.
+
+    The checking code (microcgi.config) is dropped again afterwards: a board
+    needs its heap more than it needs that module twice.
+    """
+    from microcgi.config import SETTINGS, Config
+    from microcgi.server import Settings
+
+    cfg = Config(host="0.0.0.0", port=80, root="www", cgi={".py": ""})
+    cfg.max_connections = 6  # lwIP: 10 sockets, the listener included
+    cfg.buffer_size = 1024
+    cfg.max_body = 16 * 1024
+    cfg.max_output = 16 * 1024
+    cfg.backlog = 4
+    cfg.apply(data, "config.json", _BOARD_KEYS)
+    plain = Settings()
+    for item in SETTINGS:
+        setattr(plain, item[0], getattr(cfg, item[0]))
+    cfg = Config = SETTINGS = None
+    from microcgi.server import _unload
+
+    _unload("microcgi.config")
+    return plain
+
+
+def serve():
+    from microcgi.inprocess import CallableRunner
+    from microcgi.server import Server
+
+    data = read_config()
+    cfg = load_settings(data)
+    addr = cfg.host
+    if data.get("network") == "wlan":
+        addr = wlan_up(data.get("wifi") or {})
+    data = None
+    gc.collect()
+    server = Server(cfg, CallableRunner())
+    host, port = server.listen()
+    if host in ("0.0.0.0", ""):
+        host = addr if addr not in ("0.0.0.0", "") else "127.0.0.1"
+    print("microcgi %s listening on http://%s:%d/" % (__version__, host, port))
+    try:
+        server.serve_forever()
+    finally:
+        server.close()
+
+
+def run():
+    """Start the server; print why not and return (the REPL stays usable)."""
+    try:
+        serve()
+    except KeyboardInterrupt:
+        print("microcgi: stopped")
+    except Exception as e:  # noqa: BLE001 - print and leave the REPL usable
+        print("microcgi: cannot start:", e)
