@@ -260,7 +260,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as e:
         raise CLIError(f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
     shown = f"[{host}]" if ":" in host else host
-    print(f"{PROG} {__version__} listening on http://{shown}:{port}/ (root {cfg.root})", flush=True)
+    print(
+        f"{PROG} {__version__} listening on http://{shown}:{port}/ (root {cfg.root})", flush=True
+    )
 
     def stop(signum, frame):
         raise KeyboardInterrupt
