@@ -27,6 +27,8 @@ _MAX_REDIRECTS = 5  # SPEC 7.3
 _SEND_TIMEOUT_MS = 30000  # a client that reads nothing for this long is dropped
 _LINGER_MS = 2000  # after an error: read and drop what the client still sends
 _MAX_PIPELINE = 64 * 1024  # bytes read ahead of the request being answered
+_CACHE_FILE_MAX = 64 * 1024  # CPython: files up to this size are kept in memory
+_CACHE_TOTAL = 16 * 1024 * 1024  # ... up to this much in all
 
 _REFUSED = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -229,11 +231,13 @@ class Connection:
             self.server.collect()
             self.error(503, "out of memory")
 
-    def head(self, status, reason, headers, length, chunked=False):
+    def head(self, status, reason, headers, length, chunked=False, raw=None, body=None):
         """Queue a response head.
 
         length None means chunked (chunked=True) or close-delimited; a 304 has
         neither (RFC 9110 15.4.5) and passes length None, chunked False.
+        raw: header lines already encoded; body: a small body sent with the head
+        in one send() (dropped for HEAD).
         """
         req = self.req
         self.status = status
@@ -251,6 +255,8 @@ class Connection:
             parts.append(b": ")
             parts.append(value)
             parts.append(b"\r\n")
+        if raw:
+            parts.append(raw)
         if length is not None:
             parts.append(b"Content-Length: %d\r\n" % length)
             if not self.head_only:
@@ -262,13 +268,13 @@ class Connection:
         elif req.version == "HTTP/1.0":
             parts.append(b"Connection: keep-alive\r\n")
         parts.append(b"\r\n")
+        if body and not self.head_only:
+            parts.append(body)
         self.send(b"".join(parts))
 
     def respond(self, status, headers, body, reason=None):
         """Queue a whole response with a bytes body."""
-        self.head(status, reason or http11.reason_phrase(status), headers, len(body))
-        if body and not self.head_only:
-            self.send(body)
+        self.head(status, reason or http11.reason_phrase(status), headers, len(body), body=body)
         self.finish()
 
     def error(self, status, msg="", close=False):
@@ -319,25 +325,29 @@ class Connection:
     # ---- static files -----------------------------------------------------
 
     def send_file(self, fs, size, mtime, url_path):
+        entry = self.server.file_entry(fs, size, mtime, url_path)
+        tag, raw, content = entry[2], entry[3], entry[4]
         req = self.req
-        tag = static.etag(size, mtime)
         status, start, end = static.evaluate(req.method, req.header, size, mtime, tag)
-        last_mod = compat.http_date(mtime)
-        headers = [(b"Last-Modified", last_mod), (b"ETag", tag), (b"Accept-Ranges", b"bytes")]
         if status == 304:
-            self.head(304, "Not Modified", headers, None)
+            self.head(304, "Not Modified", (), None, raw=raw)
             self.finish()
             return
         if status == 416:
-            headers.append((b"Content-Range", b"bytes */%d" % size))
-            self.respond(416, headers, b"416 Range Not Satisfiable\n")
+            self.respond(
+                416, [(b"Content-Range", b"bytes */%d" % size)], b"416 Range Not Satisfiable\n"
+            )
             return
-        headers.insert(0, (b"Content-Type", static.mime_type(url_path)))
         if status == 206:
-            headers.append((b"Content-Range", b"bytes %d-%d/%d" % (start, end - 1, size)))
-            self.head(206, "Partial Content", headers, end - start)
+            rng = [(b"Content-Range", b"bytes %d-%d/%d" % (start, end - 1, size))]
+            self.head(206, "Partial Content", rng, end - start, raw=raw)
+        elif content is not None:
+            # a small file from the cache: head and body in one send()
+            self.head(200, "OK", (), size, raw=raw, body=content)
+            self.finish()
+            return
         else:
-            self.head(200, "OK", headers, size)
+            self.head(200, "OK", (), size, raw=raw)
         if end > start and not self.head_only:
             self.file = open(fs, "rb")
             self.file_pos = start
@@ -677,6 +687,10 @@ class Server:
         self.stream_prefixes = cfg.stream_output
         self.cgi = cfg.cgi
         self._wants_cpu = getattr(runner, "wants_cpu", None)
+        # a board has no RAM to spare for caches
+        self.file_cache = None if compat.IS_MICROPYTHON else {}
+        self.cache_bytes = 0
+        self.real_cache = {}
 
     # ---- the loop's registry (used by runners too) -------------------------
 
@@ -813,6 +827,43 @@ class Server:
         if conn in self.conns:
             self.conns.remove(conn)
 
+    def file_entry(self, fs, size, mtime, url_path):
+        """(size, mtime, etag, encoded validator headers, content or None) of a file.
+
+        On CPython, small files and their pre-built header lines are cached,
+        checked against size and mtime at every request.
+        """
+        cache = self.file_cache
+        entry = cache.get(fs) if cache is not None else None
+        if entry is not None and entry[0] == size and entry[1] == mtime:
+            return entry
+        tag = static.etag(size, mtime)
+        raw = b"".join(
+            (
+                b"Content-Type: ",
+                static.mime_type(url_path),
+                b"\r\nLast-Modified: ",
+                compat.http_date(mtime),
+                b"\r\nETag: ",
+                tag,
+                b"\r\nAccept-Ranges: bytes\r\n",
+            )
+        )
+        content = None
+        if cache is not None and size <= _CACHE_FILE_MAX:
+            with open(fs, "rb") as f:
+                content = f.read(size + 1)
+            if len(content) != size:
+                content = None  # changing under us: stream it instead
+            if self.cache_bytes + size > _CACHE_TOTAL:
+                cache.clear()
+                self.cache_bytes = 0
+            self.cache_bytes += size
+        entry = (size, mtime, tag, raw, content)
+        if cache is not None:
+            cache[fs] = entry
+        return entry
+
     def date_line(self):
         t = compat.unix_time()
         if t is None:
@@ -852,8 +903,14 @@ class Server:
             self._route_path_info(conn, req, path)
             return
         if self.realpath is not None:
-            real = self.realpath(fs)
-            if real != self.real_root and not real.startswith(self.real_root + "/"):
+            inside = self.real_cache.get(fs)
+            if inside is None:
+                real = self.realpath(fs)
+                inside = real == self.real_root or real.startswith(self.real_root + "/")
+                if len(self.real_cache) > 1024:
+                    self.real_cache.clear()
+                self.real_cache[fs] = inside
+            if not inside:
                 raise Forbidden("outside the document root")
         if mode & compat.S_IFMT == compat.S_IFDIR:
             self._route_dir(conn, req, path, fs)

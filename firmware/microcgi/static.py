@@ -68,6 +68,17 @@ def decode_path(raw_path):
             ".." segment after decoding. ".." is refused even when it would stay
             inside ROOT: no legitimate link needs it.
     """
+    # the common case, a plain ASCII path with nothing to decode or collapse
+    if (
+        raw_path[:1] == b"/"
+        and b"%" not in raw_path
+        and b"/." not in raw_path
+        and b"//" not in raw_path
+        and b"\\" not in raw_path
+        and b"\x00" not in raw_path
+        and max(raw_path) < 0x80
+    ):
+        return raw_path.decode()
     if raw_path[:1] != b"/":
         raise ProtocolError("static: path must start with /")
     out = bytearray()
