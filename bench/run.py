@@ -55,12 +55,14 @@ def parse_args(argv):
         help="how to run microcgi (default: this Python -m microcgi), e.g. '.venv/bin/microcgi'",
     )
     parser.add_argument("--json", type=Path, default=RESULTS / "latest.json")
-    parser.add_argument("--pause", type=float, default=0.1, help="seconds between loads")
+    parser.add_argument("--pause", type=float, help="seconds between loads (0.1; quick 0.05)")
     args = parser.parse_args(argv)
     quick = args.quick
     args.rounds = args.rounds or (2 if quick else 5)
     args.seconds = args.seconds or (1 if quick else 5)
     args.starts = args.starts or (3 if quick else 7)
+    if args.pause is None:
+        args.pause = 0.05 if quick else 0.1
     if args.write_docs is None:
         args.write_docs = not quick
     if not (1 <= args.rounds <= 50 and 1 <= args.seconds <= 300 and 1 <= args.starts <= 50):
@@ -129,32 +131,41 @@ def start_and_check(servers, data, args, logdir):
 
     Returns {name: (Running, [cases it passed])}.
     """
-    live = {}
+    started = []
     for server in servers:
-        info = data["servers"][server.name]
         try:
-            running, _ = srv.start(server, logdir)
+            started.append((server, srv.start(server, logdir)[0]))
         except (OSError, RuntimeError) as exc:
             log(f"bench: {server.name} does not start, skipping it: {exc}")
-            continue
-        time.sleep(0.3)
+    time.sleep(0.3)
+    live = {}
+    for server, running in started:
+        info = data["servers"][server.name]
         info["rss_start_kib"] = measure.tree_rss_kib(running.pid)
-        passed = []
-        for case in CASES:
-            if case.name not in server.cases or case.name not in args.cases:
-                continue
-            problem = measure.check_response(running.port, case.path, case.expected)
-            if problem:
-                log(f"bench: {server.name} fails {case.name} ({problem}); skipping that case")
-                info["skipped"][case.name] = f"wrong response: {problem}"
-                continue
-            for _ in range(10):  # warm-up: caches, lazy imports, first spawns
-                measure.check_response(running.port, case.path, case.expected)
-            passed.append(case)
-        time.sleep(0.5)
-        info["rss_idle_kib"] = measure.tree_rss_kib(running.pid)
-        live[server.name] = (running, passed)
+        live[server.name] = (running, _check_cases(server, running, info, args))
+    time.sleep(0.5)
+    for server, running in started:
+        data["servers"][server.name]["rss_idle_kib"] = measure.tree_rss_kib(running.pid)
     return live
+
+
+def _check_cases(server, running, info, args):
+    """The cases whose URL answers right; each URL then gets 10 warm-up requests."""
+    passed, warmed = [], set()
+    for case in CASES:
+        if case.name not in server.cases or case.name not in args.cases:
+            continue
+        problem = measure.check_response(running.port, case.path, case.expected)
+        if problem:
+            log(f"bench: {server.name} fails {case.name} ({problem}); skipping that case")
+            info["skipped"][case.name] = f"wrong response: {problem}"
+            continue
+        passed.append(case)
+        if case.path not in warmed:  # caches, lazy imports, first spawns
+            warmed.add(case.path)
+            for _ in range(10):
+                measure.check_response(running.port, case.path, case.expected)
+    return passed
 
 
 def run_round(rnd, live, data, args, tools, spawn_argv, lua):
@@ -235,15 +246,21 @@ def run_all(args, argv, tools, tmp):
         load = data["loadavg_start"][0]
         log(f"bench: the machine is busy (load average {load:.2f}): expect noisy numbers")
     log(f"bench: servers: {', '.join(s.name for s in servers) or 'none'}")
+    t0 = time.monotonic()
     servers = time_startups(servers, data, args.starts, logdir)
+    log(f"bench: start-up times taken ({time.monotonic() - t0:.1f} s)")
+    t0 = time.monotonic()
     live = start_and_check(servers, data, args, logdir)
+    log(f"bench: servers started, responses checked ({time.monotonic() - t0:.1f} s)")
     spawn_argv = {
         "sh": ["/bin/sh", str(root / "cgi-bin" / "hello.sh")],
         "py": [srv.PYTHON3, str(root / "cgi-bin" / "hello.py")],
     }
     lua = measure.write_wrk_script(tmp)
     for rnd in range(1, args.rounds + 1):
+        t0 = time.monotonic()
         run_round(rnd, live, data, args, tools, spawn_argv, lua)
+        log(f"bench: round {rnd} took {time.monotonic() - t0:.1f} s")
     time.sleep(0.5)
     for name, (running, _) in live.items():
         if running.proc.poll() is None:
