@@ -296,8 +296,15 @@ def render(data):
             "#### Issue-5 targets (microcgi)",
             "",
             targets_table(data),
+            *_warnings(data),
         ]
     )
+
+
+def _warnings(data):
+    if not data.get("warnings"):
+        return []
+    return ["", "Notes from the run:", "", *(f"- {w}" for w in data["warnings"])]
 
 
 def _command(data):

@@ -30,8 +30,17 @@ RESULTS = srv.REPO / "bench" / "results"
 DOCS = srv.REPO / "docs" / "performance.md"
 
 
+WARNINGS = []  # what went wrong or was skipped; shown under the tables
+
+
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
+
+
+def warn(msg):
+    """Log a problem and keep its first line for the report."""
+    log(f"bench: {msg}")
+    WARNINGS.append(msg.splitlines()[0])
 
 
 def parse_args(argv):
@@ -95,13 +104,13 @@ def command_line(argv):
 
 def choose_servers(args, tools, root, confdir):
     prefix = shlex.split(args.microcgi_cmd) if args.microcgi_cmd else None
-    chosen = srv.microcgi_servers(root, args.cases, prefix, log)
+    chosen = srv.microcgi_servers(root, args.cases, prefix, warn)
     chosen += srv.peer_servers(root, confdir, tools, args.cases)
     if args.servers:
         wanted = {name.strip() for name in args.servers.split(",")}
         unknown = wanted - {s.name for s in chosen}
         if unknown:
-            log(f"bench: not available or unknown: {', '.join(sorted(unknown))}")
+            warn(f"not available or unknown: {', '.join(sorted(unknown))}")
         chosen = [s for s in chosen if s.name in wanted]
     return [s for s in chosen if s.cases & args.cases]
 
@@ -117,7 +126,7 @@ def time_startups(servers, data, starts, logdir):
             try:
                 running, took = srv.start(server, logdir)
             except (OSError, RuntimeError) as exc:
-                log(f"bench: {server.name} does not start, skipping it: {exc}")
+                warn(f"{server.name} does not start, skipping it: {exc}")
                 data["servers"][server.name]["skipped"]["all"] = "does not start"
                 ok.remove(server)
                 continue
@@ -136,7 +145,7 @@ def start_and_check(servers, data, args, logdir):
         try:
             started.append((server, srv.start(server, logdir)[0]))
         except (OSError, RuntimeError) as exc:
-            log(f"bench: {server.name} does not start, skipping it: {exc}")
+            warn(f"{server.name} does not start, skipping it: {exc}")
     time.sleep(0.3)
     live = {}
     for server, running in started:
@@ -157,7 +166,7 @@ def _check_cases(server, running, info, args):
             continue
         problem = measure.check_response(running.port, case.path, case.expected)
         if problem:
-            log(f"bench: {server.name} fails {case.name} ({problem}); skipping that case")
+            warn(f"{server.name} fails {case.name} ({problem}); skipping that case")
             info["skipped"][case.name] = f"wrong response: {problem}"
             continue
         passed.append(case)
@@ -181,7 +190,7 @@ def run_round(rnd, live, data, args, tools, spawn_argv, lua):
             try:
                 result = measure.spawn_limit(spawn_argv[script], workers, args.seconds)
             except (RuntimeError, subprocess.SubprocessError, ValueError) as exc:
-                log(f"bench: {tag} spawn limit {case.spawn} failed: {exc}")
+                warn(f"{tag} spawn limit {case.spawn} failed: {exc}")
             else:
                 entry["spawns"].append(dict(result, key=case.spawn))
                 log(f"{tag} {case.name:14} {'spawn ' + case.spawn:16} {result['rate']:9.1f}/s")
@@ -197,13 +206,13 @@ def _load(tag, case, name, running, data, entry, args, wrk, lua):
         info = data["servers"][name]
         if not info.get("died"):
             info["died"] = f"exit status {running.proc.returncode} in round {entry['round']}"
-            log(f"bench: {name} died: {running.log_tail()}")
+            warn(f"{name} died: {running.log_tail()}")
         return
     with measure.RssSampler(running.pid) as sampler:
         try:
             result = measure.run_wrk(wrk, lua, running.port, case.path, case.conns, args.seconds)
         except (RuntimeError, subprocess.SubprocessError, ValueError) as exc:
-            log(f"bench: {tag} {case.name} {name}: wrk failed: {exc}")
+            warn(f"{tag} {case.name} {name}: wrk failed: {exc}")
             return
     result.update(case=case.name, server=name, rss_peak_kib=sampler.peak_kib)
     entry["runs"].append(result)
@@ -244,7 +253,7 @@ def run_all(args, argv, tools, tmp):
     data = new_data(args, argv, servers)
     if data["loadavg_start"][0] > 0.5:
         load = data["loadavg_start"][0]
-        log(f"bench: the machine is busy (load average {load:.2f}): expect noisy numbers")
+        warn(f"the machine is busy (load average {load:.2f}): expect noisy numbers")
     log(f"bench: servers: {', '.join(s.name for s in servers) or 'none'}")
     t0 = time.monotonic()
     servers = time_startups(servers, data, args.starts, logdir)
@@ -295,13 +304,14 @@ def _interrupt(signum, frame):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    WARNINGS.clear()
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     started = time.monotonic()
     try:
-        tools = srv.ensure_tools(not args.no_install, log)
+        tools = srv.ensure_tools(not args.no_install, warn)
         if not tools.get("wrk"):
-            log("bench: without wrk only the spawn limits and start-up times are measured")
+            warn("without wrk only the spawn limits and start-up times are measured")
         with tempfile.TemporaryDirectory(prefix="microcgi-bench-") as tmp:
             try:
                 data = run_all(args, argv, tools, Path(tmp))
@@ -314,6 +324,7 @@ def main(argv=None):
         srv.stop_all()
     data["wall_s"] = round(time.monotonic() - started, 1)
     data["loadavg_end"] = list(os.getloadavg())
+    data["warnings"] = WARNINGS
     output(data, args)
     log(f"bench: done in {data['wall_s']:.0f} s")
     return 0

@@ -80,7 +80,7 @@ def ensure_tools(install, log):
     """Find wrk, lighttpd, weborf, busybox; apt-get the missing ones when root and allowed.
 
     Returns {tool: path or None}. Never raises: a tool that stays missing is reported
-    through `log` and its peer is skipped by the caller.
+    through `log(message)` and its peer is skipped by the caller.
     """
     found = {tool: find_tool(tool) for tool in PACKAGES}
     missing = [tool for tool, path in found.items() if path is None]
@@ -94,7 +94,7 @@ def ensure_tools(install, log):
         how = "`apt-get install -y {pkg}` did not install it"
     if missing and install and os.geteuid() == 0 and shutil.which("apt-get"):
         pkgs = [PACKAGES[tool] for tool in missing]
-        log(f"bench: installing {' '.join(pkgs)} with apt-get")
+        log(f"installing {' '.join(pkgs)} with apt-get")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         cmd = ["apt-get", "install", "-y", "--no-install-recommends", *pkgs]
         try:
@@ -102,13 +102,13 @@ def ensure_tools(install, log):
                 subprocess.run(["apt-get", "update"], env=env, timeout=900, check=False)
                 subprocess.run(cmd, env=env, timeout=900, check=False)
         except (OSError, subprocess.SubprocessError) as exc:
-            log(f"bench: apt-get failed: {exc}")
+            log(f"apt-get failed: {exc}")
         found = {tool: find_tool(tool) for tool in PACKAGES}
     for tool, path in found.items():
         if path is None:
-            log(f"bench: {tool} not found ({how.format(pkg=PACKAGES[tool])}); skipping it")
+            log(f"{tool} not found ({how.format(pkg=PACKAGES[tool])}); skipping it")
     if found["busybox"] and not _busybox_has_httpd(found["busybox"]):
-        log("bench: this busybox has no httpd applet; skipping busybox httpd")
+        log("this busybox has no httpd applet; skipping busybox httpd")
         found["busybox"] = None
     return found
 
@@ -161,7 +161,7 @@ def microcgi_servers(root, cases, cmd_prefix, log):
         probe = subprocess.CompletedProcess(cmd_prefix, 1, "", str(exc))
     if probe.returncode != 0:
         why = (probe.stderr or probe.stdout).strip().splitlines()[-1:] or ["no output"]
-        log(f"bench: `{' '.join(cmd_prefix)} serve` does not run ({why[0]}); skipping microcgi")
+        log(f"`{' '.join(cmd_prefix)} serve` does not run ({why[0]}); skipping microcgi")
         return []
     common = ["serve", str(root), "--host", HOST, "--script-timeout", "30"]
     common += ["--max-output", str(1024 * 1024), "--cgi", ".sh=/bin/sh"]
