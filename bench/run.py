@@ -64,6 +64,12 @@ def parse_args(argv):
         help="how to run microcgi (default: this Python -m microcgi), e.g. '.venv/bin/microcgi'",
     )
     parser.add_argument("--json", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--report-from",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: print (and with --write-docs, write) the report of a saved run",
+    )
     parser.add_argument("--pause", type=float, help="seconds between loads (0.1; quick 0.05)")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -73,7 +79,7 @@ def parse_args(argv):
     if args.pause is None:
         args.pause = 0.05 if quick else 0.1
     if args.write_docs is None:
-        args.write_docs = not quick
+        args.write_docs = not quick and not args.report_from
     if not (1 <= args.rounds <= 50 and 1 <= args.seconds <= 300 and 1 <= args.starts <= 50):
         parser.error("--rounds must be 1–50, --seconds 1–300, --starts 1–50")
     args.cases = _subset(parser, args.cases, CASE_NAMES, "case")
@@ -297,6 +303,17 @@ def output(data, args):
         log(f"bench: {problem}" if problem else f"bench: updated {DOCS}")
 
 
+def report_only(args):
+    try:
+        data = json.loads(args.report_from.read_text())
+    except (OSError, ValueError) as exc:
+        log(f"bench: cannot read {args.report_from}: {exc}")
+        return 2
+    args.json = args.report_from
+    output(data, args)
+    return 0
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -305,6 +322,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     WARNINGS.clear()
+    if args.report_from:
+        return report_only(args)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     started = time.monotonic()
