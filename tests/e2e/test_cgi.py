@@ -279,6 +279,16 @@ def test_py_runs_with_the_servers_python(serve, tmp_path):
     assert os.path.realpath(resp.body.decode().strip()) == os.path.realpath(sys.executable)
 
 
+def test_php_runs_through_php_cgi_by_default(serve, tmp_path, php_cgi):
+    """SPEC §2: without --cgi, `.php` runs through the php-cgi found on PATH."""
+    root = make_root(tmp_path, "teapot.php")
+    install(root, "teapot.php", "app/teapot.php", mode=0o644)
+    server = serve(root)
+    for path in ("/cgi-bin/teapot.php", "/app/teapot.php"):
+        resp = fetch(server.port, "GET", path)
+        assert (resp.status, resp.body) == (418, b"short and stout\n"), resp
+
+
 def test_cgi_extension_runs_through_its_shebang(serve, tmp_path):
     """SPEC §2: `.cgi` is executed via its shebang, anywhere under ROOT."""
     root = make_root(tmp_path)

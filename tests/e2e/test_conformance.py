@@ -36,9 +36,6 @@ PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.e
 PHP = "/usr/bin/php-cgi" if os.access("/usr/bin/php-cgi", os.X_OK) else shutil.which("php-cgi")
 SCRIPT_TIMEOUT = 3
 MAX_OUTPUT = 1024 * 1024
-needs_php = pytest.mark.skipif(
-    PHP is None, reason="php-cgi not installed (apt-get install php-cgi)"
-)
 
 
 def microcgi_command():
@@ -397,8 +394,7 @@ def test_chunked_post(server):
         assert client.request("GET", "/cgi-bin/hello.sh").body == HELLO
 
 
-@needs_php
-def test_php_get_query(server):
+def test_php_get_query(server, php_cgi):
     """weborf #37; SPEC §6: php-cgi runs (REDIRECT_STATUS=200) and parses the query."""
     resp = get(server, "/cgi-bin/info.php?x=1&y=%41&z=a+b")
     assert resp.status == 200, resp
@@ -407,8 +403,7 @@ def test_php_get_query(server):
     assert data["get"] == {"x": "1", "y": "A", "z": "a b"}
 
 
-@needs_php
-def test_php_post_form(server):
+def test_php_post_form(server, php_cgi):
     """weborf #38: a form body reaches $_POST."""
     with Client(server.port) as client:
         headers = [("Content-Type", "application/x-www-form-urlencoded")]
@@ -420,8 +415,7 @@ def test_php_post_form(server):
         assert client.request("GET", "/cgi-bin/hello.sh").body == HELLO
 
 
-@needs_php
-def test_php_response_code(server):
+def test_php_response_code(server, php_cgi):
     """weborf #10 (php row); SPEC §7.2: http_response_code(418) → 418 with its phrase."""
     resp = get(server, "/cgi-bin/teapot.php")
     assert (resp.status, resp.body) == (418, b"short and stout\n"), resp
