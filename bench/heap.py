@@ -457,6 +457,64 @@ def smallest_heap(pred, lo, hi, trials, label, step=KIB, confirm=2, max_raise=16
     return hi
 
 
+# -- what the heap holds ----------------------------------------------------------------
+
+# microcgi's modules in import order, so that each line is that module's own cost
+MODULE_ORDER = (
+    "compat", "errors", "config", "http11", "gateway", "static", "listing", "runner",
+    "server", "inprocess", "board",
+)  # fmt: skip
+
+_PROBE = """
+import gc
+gc.collect()
+base = prev = gc.mem_alloc()
+for name in %r:
+    __import__(name)
+    gc.collect()
+    now = gc.mem_alloc()
+    print("cost %%s %%d" %% (name, now - prev))
+    prev = now
+print("cost total %%d" %% (prev - base))
+"""
+
+
+def import_costs(target, heap=1024 * KIB):
+    """Heap bytes each module holds once imported (after gc.collect()), in import order.
+
+    Bytecode loaded from .mpy lives in the heap (only freezing moves it to flash), so this
+    is most of a server's resident memory before it serves anything.
+    """
+    if target.name == "microcgi":
+        present = {p.stem for p in (target.folder / "microcgi").glob("*.mpy")}
+        names = ["microcgi"] + ["microcgi." + m for m in MODULE_ORDER if m in present]
+        names += sorted("microcgi." + m for m in present - set(MODULE_ORDER) - {"__init__"})
+    else:
+        names = ["microdot"]
+    probe = target.folder / "heap_probe.py"
+    probe.write_text(_PROBE % (names,))
+    env = dict(os.environ)
+    env.pop("MICROPYPATH", None)
+    env.update(target.env or {})
+    r = subprocess.run(
+        [MICROPYTHON, "-X", "heapsize=%d" % heap, probe.name],
+        cwd=target.folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    probe.unlink()
+    costs = {}
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "cost":
+            costs[parts[1]] = int(parts[2])
+    if "total" not in costs:
+        log("%s: import probe failed: %s" % (target.label, _tail(r.stdout + r.stderr)))
+    return costs
+
+
 # -- reporting ---------------------------------------------------------------------------
 
 
@@ -510,6 +568,12 @@ def markdown(result):
             fmt_ratio(mc["conc_heap"], md["conc_heap"]),
         ),
     ]
+    a = mc.get("import_costs", {}).get("total")
+    b = md.get("import_costs", {}).get("total")
+    rows.append(
+        "| heap held once imported (bytecode and module data) | %s | %s | %s | |"
+        % (fmt_heap(a), fmt_heap(b), fmt_ratio(a, b))
+    )
     for c in (1, result["clients"]):
         key = "rps_c%d" % c
         a = mc.get(key, {}).get("rps")
@@ -528,6 +592,19 @@ def markdown(result):
     return "\n".join(rows)
 
 
+def breakdown(result):
+    """microcgi's resident heap per module, as a markdown table (largest first)."""
+    costs = dict(result["servers"]["microcgi"].get("import_costs") or {})
+    total = costs.pop("total", None)
+    if not total:
+        return ""
+    rows = ["| microcgi module | heap once imported | share |", "|---|---|---|"]
+    for name, cost in sorted(costs.items(), key=lambda kv: -kv[1]):
+        rows.append("| `%s` | %d B | %.0f %% |" % (name, cost, 100.0 * cost / total))
+    rows.append("| **total** | **%d B** | |" % total)
+    return "\n".join(rows)
+
+
 def _rps(r):
     if not r:
         return "—"
@@ -537,7 +614,7 @@ def _rps(r):
     return text
 
 
-def docs_block(result, table):
+def docs_block(result, table, parts=""):
     lines = [
         DOCS_BEGIN,
         "## Heap: microcgi and Microdot on MicroPython (issue 3)",
@@ -571,6 +648,16 @@ def docs_block(result, table):
         "",
     ]
     lines += ["%s" % note for note in result.get("notes", [])]
+    if parts:
+        lines += [
+            "",
+            "Where microcgi's heap goes before it serves anything: each module's bytecode and",
+            "data once imported (`gc.mem_alloc()` after `gc.collect()`, modules imported in",
+            "dependency order so each line is that module's own cost). Code loaded from `.mpy`",
+            "lives in the heap; freezing it into the firmware moves it to flash.",
+            "",
+            parts,
+        ]
     if result.get("notes"):
         lines.append("")
     lines.append(DOCS_END)
@@ -642,6 +729,8 @@ def parse_args(argv):
 
 
 def measure_target(target, args, trials):
+    costs = import_costs(target)
+    log("%s: %s B resident after import" % (target.label, costs.get("total", "?")))
     log("%s: (a) %d sequential requests" % (target.label, args.requests))
     seq = smallest_heap(
         lambda h: sequential_ok(target, h, args.requests), args.lo, args.hi, trials, "(a)"
@@ -654,7 +743,7 @@ def measure_target(target, args, trials):
         trials,
         "(b)",
     )
-    out = {"seq_heap": seq, "conc_heap": conc}
+    out = {"seq_heap": seq, "conc_heap": conc, "import_costs": costs}
     for c in (1, args.clients):
         log("%s: requests/s at %d B, %d clients" % (target.label, args.rps_heap, c))
         out["rps_c%d" % c] = throughput(target, args.rps_heap, c, args.rps_seconds)
@@ -713,13 +802,17 @@ def main(argv=None):
     table = markdown(result)
     print(table)
     print()
+    parts = breakdown(result)
+    if parts:
+        print(parts)
+        print()
     for note in result["notes"]:
         print(note)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     log("wrote %s" % args.json)
     if args.write_docs:
-        write_docs(docs_block(result, table))
+        write_docs(docs_block(result, table, parts))
         log("updated %s" % DOCS)
     return 0
 
