@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from servers import HOST
@@ -127,6 +128,31 @@ class RssSampler:
     @property
     def peak_kib(self):
         return max(self.samples, default=0)
+
+
+def _cpu_times():
+    """(busy, total) jiffies over all CPUs, from the first line of /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def wait_quiet(max_wait, threshold=0.2, window=0.25):
+    """Wait (at most `max_wait` s) for a `window` during which the machine's CPUs are less
+    than `threshold` busy: other people's jobs on a shared machine skew a run.
+
+    Returns (seconds waited, whether it was quiet).
+    """
+    start = time.monotonic()
+    while True:
+        busy0, total0 = _cpu_times()
+        time.sleep(window)
+        busy1, total1 = _cpu_times()
+        quiet = total1 > total0 and (busy1 - busy0) / (total1 - total0) < threshold
+        waited = time.monotonic() - start
+        if quiet or waited >= max_wait:
+            return round(waited, 2), quiet
 
 
 def check_response(port, path, expected):

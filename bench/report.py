@@ -302,9 +302,18 @@ def render(data):
 
 
 def _warnings(data):
-    if not data.get("warnings"):
+    notes = list(data.get("warnings", []))
+    loads = [x for rnd in data["rounds"] for x in rnd["runs"] + rnd["spawns"] if "quiet" in x]
+    busy = sum(1 for x in loads if not x["quiet"])
+    if busy:
+        notes.append(
+            f"{busy} of {len(loads)} measurements started while other work kept the CPUs "
+            "more than 20% busy (after waiting up to "
+            f"{max(x['quiet_wait_s'] for x in loads):.0f} s for a quiet moment)"
+        )
+    if not notes:
         return []
-    return ["", "Notes from the run:", "", *(f"- {w}" for w in data["warnings"])]
+    return ["", "Notes from the run:", "", *(f"- {note}" for note in notes)]
 
 
 def _command(data):

@@ -71,6 +71,12 @@ def parse_args(argv):
         help="measure nothing: print (and with --write-docs, write) the report of a saved run",
     )
     parser.add_argument("--pause", type=float, help="seconds between loads (0.1; quick 0.05)")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        metavar="S",
+        help="before each load, wait up to S s for the CPUs to be <20%% busy (5; quick 0)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.rounds = args.rounds or (2 if quick else 5)
@@ -78,6 +84,8 @@ def parse_args(argv):
     args.starts = args.starts or (3 if quick else 7)
     if args.pause is None:
         args.pause = 0.05 if quick else 0.1
+    if args.wait_quiet is None:
+        args.wait_quiet = 0.0 if quick else 5.0
     if args.write_docs is None:
         args.write_docs = not quick and not args.report_from
     if not (1 <= args.rounds <= 50 and 1 <= args.seconds <= 300 and 1 <= args.starts <= 50):
@@ -193,18 +201,26 @@ def run_round(rnd, live, data, args, tools, spawn_argv, lua):
             continue
         if case.spawn:
             script, workers = SPAWNS[case.spawn]
+            quiet = _wait_quiet(args)
             try:
                 result = measure.spawn_limit(spawn_argv[script], workers, args.seconds)
             except (RuntimeError, subprocess.SubprocessError, ValueError) as exc:
                 warn(f"{tag} spawn limit {case.spawn} failed: {exc}")
             else:
-                entry["spawns"].append(dict(result, key=case.spawn))
+                entry["spawns"].append(dict(result, key=case.spawn, **quiet))
                 log(f"{tag} {case.name:14} {'spawn ' + case.spawn:16} {result['rate']:9.1f}/s")
         if not tools.get("wrk"):
             continue
         for name, (running, passed) in live.items():
             if case in passed:
                 _load(tag, case, name, running, data, entry, args, tools["wrk"], lua)
+
+
+def _wait_quiet(args):
+    if args.wait_quiet <= 0:
+        return {}
+    waited, quiet = measure.wait_quiet(args.wait_quiet)
+    return {"quiet_wait_s": waited, "quiet": quiet}
 
 
 def _load(tag, case, name, running, data, entry, args, wrk, lua):
@@ -214,13 +230,14 @@ def _load(tag, case, name, running, data, entry, args, wrk, lua):
             info["died"] = f"exit status {running.proc.returncode} in round {entry['round']}"
             warn(f"{name} died: {running.log_tail()}")
         return
+    quiet = _wait_quiet(args)
     with measure.RssSampler(running.pid) as sampler:
         try:
             result = measure.run_wrk(wrk, lua, running.port, case.path, case.conns, args.seconds)
         except (RuntimeError, subprocess.SubprocessError, ValueError) as exc:
             warn(f"{tag} {case.name} {name}: wrk failed: {exc}")
             return
-    result.update(case=case.name, server=name, rss_peak_kib=sampler.peak_kib)
+    result.update(case=case.name, server=name, rss_peak_kib=sampler.peak_kib, **quiet)
     entry["runs"].append(result)
     errs = result["errors"]
     bad = errs["status"] + errs["timeout"] + errs["connect"]
