@@ -107,6 +107,10 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--board", metavar="PROFILE", help="apply boards/PROFILE.json")
     s.add_argument("--config", metavar="FILE", help="a JSON file of settings")
     s.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    from microcgi_host import board_emulator
+
+    b = sub.add_parser("board", help="run an emulated MicroPython board on a pseudo-terminal")
+    board_emulator.add_arguments(b)
     return p
 
 
@@ -279,7 +283,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"serve": cmd_serve}
+def cmd_board(args: argparse.Namespace) -> int:
+    from microcgi_host import board_emulator
+
+    try:
+        return board_emulator.run(args)
+    except board_emulator.EmulatorError as e:
+        raise CLIError(str(e)) from None
+
+
+_COMMANDS = {"serve": cmd_serve, "board": cmd_board}
 
 
 def main(argv: list[str] | None = None) -> int:

