@@ -21,6 +21,7 @@
 # APC string, which terminals ignore); the emulator removes them from the
 # console. It never goes to a board.
 import gc
+import io
 import os
 import sys
 import time
@@ -39,12 +40,37 @@ def _join(path, name):
     return path.rstrip("/") + "/" + name if path else name
 
 
-class FlashFS:
-    """The flash folder with the capacity of the board's filesystem partition.
+class _File(io.IOBase):
+    """A file open for writing: a write that does not fit in the flash fails (ENOSPC)."""
 
-    Opening a file for writing fails with ENOSPC once the files fill the capacity
-    (a file being written may overshoot it by its own size).
-    """
+    def __init__(self, f, room):
+        self._f = f
+        self._room = room
+
+    def write(self, data):
+        if len(data) > self._room:
+            raise OSError(_ENOSPC)
+        self._room -= len(data)
+        return self._f.write(data)
+
+    def readinto(self, buf):
+        return self._f.readinto(buf)
+
+    def close(self):
+        self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+    def __getattr__(self, name):  # read, seek, tell, flush, ...
+        return getattr(self._f, name)
+
+
+class FlashFS:
+    """The flash folder with the capacity of the board's filesystem partition."""
 
     def __init__(self, root, capacity):
         self._fs = vfs.VfsPosix(root)
@@ -73,9 +99,11 @@ class FlashFS:
             yield (item[0], item[1], item[2], size)
 
     def open(self, path, mode):
-        if ("r" not in mode or "+" in mode) and self._used("/") >= self._cap:
-            raise OSError(_ENOSPC)
-        return self._fs.open(path, mode)
+        f = self._fs.open(path, mode)
+        if "r" in mode and "+" not in mode:
+            return f
+        # measured after opening: a file opened with "w" is empty by now
+        return _File(f, self._cap - self._used("/"))
 
     def statvfs(self, path):
         free = max(self._cap - self._used("/"), 0) // 4096
