@@ -66,6 +66,7 @@ _SOFT_REBOOT = b"MPY: soft reboot\r\n"
 _CTRL_A = b"\x01"
 _MAX_PENDING = 64 * 1024  # bytes from the host not yet read by the interpreter (a UART FIFO)
 _SCAN_TAIL = 64  # bytes of console output kept to find banners split across reads
+_MAX_FAILED_STARTS = 3  # interpreter runs in a row that end before the start-up code
 
 
 class EmulatorError(Exception):
@@ -187,6 +188,7 @@ class Interpreter:
         self.held = b""  # console bytes kept back while a private message may be starting
         self.quiet = bytearray()  # what the REPL prints while being put into raw mode
         self.resetting = None  # "soft" or "hard" when the board asked for a reset
+        self.early = b""  # what it printed before its start-up code ran (errors)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -231,6 +233,7 @@ class Board:
         self._stopping = False
         self.overhead = 0
         self.heap = profile.heap_bytes
+        self.failed_starts = 0
 
     def calibrate(self) -> int:
         """Give the interpreter the profile's heap plus what the emulator itself keeps."""
@@ -323,8 +326,17 @@ class Board:
             if e.errno != errno.EIO:
                 raise
             data = b""
+        if not interp.accepting:
+            interp.early += data
         if not data:  # the interpreter ended: Ctrl-D or sys.exit() at the REPL
             self._flush_held(interp)
+            if not interp.accepting:  # it never ran the start-up code
+                self.failed_starts += 1
+                if self.failed_starts >= _MAX_FAILED_STARTS:
+                    said = interp.early.decode("utf-8", "replace").strip().splitlines()
+                    raise EmulatorError(
+                        f"{self.micropython} ends at start: {said[-1] if said else 'silently'}"
+                    )
             if not self._stopping:
                 self.boot(soft=interp.resetting != "hard")
             return
@@ -366,6 +378,7 @@ class Board:
         """Act on a private message; True when the interpreter is gone."""
         if event == "started":
             interp.accepting = True
+            self.failed_starts = 0
             self._interp_write()
         elif event == "repl":
             interp.phase = "hold" if interp.raw else "run"
@@ -537,6 +550,7 @@ def run(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGHUP, stop)  # the terminal went away
         with contextlib.suppress(KeyboardInterrupt):
             board.run()
     return 0

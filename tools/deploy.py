@@ -47,8 +47,9 @@ DEFAULT_TIMEOUT = 60.0  # seconds for the board to print its URL (Wi-Fi retries 
 ANSWER_TIMEOUT = 30.0  # seconds for the board to answer the first mpremote command
 CONSOLE_LINES = 12  # console lines shown when the board does not come up
 
-LISTENING_RE = re.compile(rb"microcgi \S+ listening on (http://\S+)")
-CANNOT_START_RE = re.compile(rb"microcgi: cannot start: ([^\r\n]*)")
+# whole lines only: the console arrives in pieces
+LISTENING_RE = re.compile(rb"microcgi \S+ listening on (http://\S+)\s")
+CANNOT_START_RE = re.compile(rb"microcgi: cannot start: ([^\r\n]*)[\r\n]")
 MPY_VERSION_RE = re.compile(r"mpy v(\d+)\.(\d+)")
 
 CTRL_C, CTRL_D, CTRL_RBRACKET = b"\x03", b"\x04", b"\x1d"

@@ -253,3 +253,15 @@ def test_not_micropython_by_its_answer():
 )
 def test_mpremote_failures_are_named(output, expected):
     assert deploy_module.classify_mpremote_error("/dev/ttyUSB9", output).startswith(expected)
+
+
+def test_console_lines_count_only_when_complete():
+    # the console arrives in pieces: half a URL or half a message is not an answer
+    listening = deploy_module.LISTENING_RE
+    cannot = deploy_module.CANNOT_START_RE
+    assert listening.search(b"microcgi 0.1 listening on http://10.0.0.7:8") is None
+    found = listening.search(b"microcgi 0.1 listening on http://10.0.0.7:80/\r\n")
+    assert found.group(1) == b"http://10.0.0.7:80/"
+    assert cannot.search(b"microcgi: cannot start: wifi: could not j") is None
+    found = cannot.search(b"microcgi: cannot start: wifi: could not join 'x'\r\n")
+    assert found.group(1) == b"wifi: could not join 'x'"
