@@ -9,6 +9,7 @@ import gc
 import time
 
 from microcgi import __version__
+from microcgi.compat import unload
 
 # keys of config.json that are not server settings
 _BOARD_KEYS = ("board", "network", "wifi", "interpreter", "heap_bytes", "mpy_cross", "runner")
@@ -60,14 +61,18 @@ def wlan_up(wifi):
     )
 
 
+class Settings:
+    """A plain bag of settings (a board drops config.py after checking them)."""
+
+
 def load_settings(data):
     """Server settings for a board: board defaults, then config.json, checked.
 
     The checking code (microcgi.config) is dropped again afterwards: a board
-    needs its heap more than it needs that module twice.
+    needs its heap more than it needs that module twice. It is loaded before the
+    server modules, so that it never shares the heap with them.
     """
     from microcgi.config import SETTINGS, Config
-    from microcgi.server import Settings
 
     cfg = Config(host="0.0.0.0", port=80, root="www", cgi={".py": ""})
     cfg.max_connections = 6  # lwIP: 10 sockets, the listener included
@@ -80,16 +85,11 @@ def load_settings(data):
     for item in SETTINGS:
         setattr(plain, item[0], getattr(cfg, item[0]))
     cfg = Config = SETTINGS = None
-    from microcgi.server import _unload
-
-    _unload("microcgi.config")
+    unload("microcgi.config")
     return plain
 
 
 def serve():
-    from microcgi.inprocess import CallableRunner
-    from microcgi.server import Server
-
     data = read_config()
     cfg = load_settings(data)
     addr = cfg.host
@@ -97,6 +97,9 @@ def serve():
         addr = wlan_up(data.get("wifi") or {})
     data = None
     gc.collect()
+    from microcgi.inprocess import CallableRunner
+    from microcgi.server import Server
+
     server = Server(cfg, CallableRunner())
     host, port = server.listen()
     if host in ("0.0.0.0", ""):

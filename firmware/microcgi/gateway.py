@@ -6,7 +6,9 @@
 #
 # Both runners (host/subprocess_runner.py, runner.CallableRunner) produce the same raw CGI
 # output, so this one parser serves both, as Go's net/http/cgi host.go does for child.go.
+from microcgi.compat import const
 from microcgi.errors import ScriptError
+from microcgi.http11 import has_ctl, is_token
 
 # Module defaults; the server passes its configured limits.
 DEFAULT_MAX_HEADER_BYTES = 8 * 1024  # script header block, blank line included (SPEC 7.1)
@@ -21,9 +23,6 @@ _NOT_HTTP_VARS = (b"content-length", b"proxy")
 
 # Script headers the server drops because it owns the framing (SPEC 7.4).
 _FRAMING = (b"connection", b"keep-alive", b"transfer-encoding", b"content-length")
-
-# RFC 9110 section 5.6.2 tchar, besides letters and digits.
-_TCHAR_PUNCT = b"!#$%&'*+-.^_`|~"
 
 
 # -- decoding ------------------------------------------------------------------------------
@@ -54,21 +53,6 @@ def _plain_ipv4(addr):
 
 
 # -- environment (SPEC section 6) ----------------------------------------------------------
-
-
-def _http_var(name):
-    """A lower-case header name -> its HTTP_* variable name, or None to drop the header.
-
-    Like Apache's http2env(), only letters, digits and "-" are exported: a name with "_"
-    could forge another header's variable (X-Foo_Bar vs X-Foo-Bar), and other token
-    characters ("." "+" ...) make names that shells cannot even read.
-    """
-    if not name:
-        return None
-    for c in name:
-        if not (0x61 <= c <= 0x7A or 0x30 <= c <= 0x39 or c == 0x2D or 0x41 <= c <= 0x5A):
-            return None
-    return "HTTP_" + name.decode().upper().replace("-", "_")
 
 
 def _server_name(host, fallback):
@@ -108,11 +92,18 @@ def _add_headers(env, headers):
             if ctype is None:  # a repeated Content-Type cannot be joined: first wins
                 ctype = value
             continue
-        if name in _NOT_HTTP_VARS:
+        if name in _NOT_HTTP_VARS or not name:
             continue
-        var = _http_var(name)
-        if var is None:
+        # Like Apache's http2env(), only letters, digits and "-" are exported: a name
+        # with "_" could forge another header's variable (X-Foo_Bar vs X-Foo-Bar), and
+        # other token characters ("." "+" ...) make names that shells cannot even read.
+        for c in name:
+            if not (0x61 <= c <= 0x7A or 0x30 <= c <= 0x39 or c == 0x2D or 0x41 <= c <= 0x5A):
+                name = None
+                break
+        if name is None:
             continue
+        var = "HTTP_" + name.decode().upper().replace("-", "_")
         if name == b"host" and host is None:
             host = value
         text = _text(value)
@@ -188,40 +179,6 @@ def build_environ(req, conn, script, cfg):
 # -- the script's header block (SPEC 7.1-7.4, RFC 3875 section 6) ---------------------------
 
 
-def _is_token(name):
-    if not name:
-        return False
-    for c in name:
-        if not (0x61 <= c <= 0x7A or 0x41 <= c <= 0x5A or 0x30 <= c <= 0x39 or c in _TCHAR_PUNCT):
-            return False
-    return True
-
-
-def _has_ctl(value):
-    # RFC 9110 section 5.5: no control characters but HTAB in a field value. A bare CR
-    # passed on would let a script split the response.
-    for c in value:
-        if (c < 0x20 and c != 0x09) or c == 0x7F:
-            return True
-    return False
-
-
-def _split_field(line):
-    """One header line (no line ending) -> (name, value), or raise ScriptError.
-
-    RFC 9112 section 5: no whitespace before the colon, OWS around the value.
-    A line that starts with whitespace (obs-fold, RFC 9112 section 5.2) is rejected
-    rather than unfolded: no CGI library writes one, and a stray one is a bug.
-    """
-    name, colon, value = line.partition(b":")
-    if not colon or not _is_token(name):
-        raise ScriptError("cgi: malformed header line %r" % line)
-    value = value.strip(b" \t")
-    if _has_ctl(value):
-        raise ScriptError("cgi: malformed header line %r" % line)
-    return name, value
-
-
 def _parse_status(value):
     """A Status value -> (code, reason str or None); RFC 3875 section 6.3.3.
 
@@ -274,7 +231,14 @@ def parse_script_headers(block):
     for line in block.split(b"\n") if block else ():
         if line[-1:] == b"\r":
             line = line[:-1]
-        name, value = _split_field(line)
+        # RFC 9112 section 5: no whitespace before the colon, OWS around the value. A
+        # line that starts with whitespace (obs-fold, RFC 9112 section 5.2) is rejected
+        # rather than unfolded: no CGI library writes one, and a stray one is a bug. A
+        # control character (a bare CR above all) would let a script split the response.
+        name, colon, value = line.partition(b":")
+        value = value.strip(b" \t")
+        if not colon or not is_token(name) or has_ctl(value):
+            raise ScriptError("cgi: malformed header line %r" % line)
         lname = name.lower()
         if lname == b"status":
             if status is not None:
@@ -311,25 +275,7 @@ def parse_script_headers(block):
 
 
 # Header bytes copied per step while looking for the blank line (see _feed_head).
-_SCAN_STEP = 512
-
-
-def _find_blank_line(hdr, old):
-    """Find the end of the header block in hdr, of which bytes from old on are new.
-
-    The block ends at the first LF followed by LF or CRLF, which covers "\n\n",
-    "\r\n\r\n", "\n\r\n" and "\r\n\n". Returns (index of that LF, index just past
-    the blank line), or (-1, -1). A terminator that was not complete before may
-    straddle the old bytes: the search backs up 2 bytes (its length - 1).
-    """
-    start = old - 2 if old > 2 else 0
-    lf = hdr.find(b"\n\n", start)
-    crlf = hdr.find(b"\n\r\n", start)
-    if crlf >= 0 and (lf < 0 or crlf < lf):
-        return crlf, crlf + 3
-    if lf >= 0:
-        return lf, lf + 2
-    return -1, -1
+_SCAN_STEP = const(512)
 
 
 class ScriptOutput:
@@ -408,11 +354,26 @@ class ScriptOutput:
                 if view is None:
                     view = memoryview(data)
                 hdr.extend(view[pos : pos + take])
-            end, body_at = _find_blank_line(hdr, old)
+            # The block ends at the first LF followed by LF or CRLF ("\n\n", "\r\n\r\n",
+            # "\n\r\n", "\r\n\n"). A terminator that was not complete before may
+            # straddle the old bytes: the search backs up 2 bytes (its length - 1).
+            start = old - 2 if old > 2 else 0
+            end = hdr.find(b"\n\n", start)
+            crlf = hdr.find(b"\n\r\n", start)
+            if crlf >= 0 and (end < 0 or crlf < end):
+                end, body_at = crlf, crlf + 3
+            else:
+                body_at = end + 2
             if end >= 0:
+                try:
+                    parsed = parse_script_headers(bytes(memoryview(hdr)[1:end]))
+                except ScriptError as e:
+                    self._fail(e.args[0])
+                self._hdr = hdr = None
+                self.status, self.reason, self.headers, self.local_redirect = parsed
+                self.head_done = True
                 # The block ends inside these new bytes, so the body starts inside data:
                 # it is sliced from there, never from the header copy.
-                self._end_head(end)
                 skip = pos + body_at - old
                 if skip < n:
                     self.body.append(bytes(memoryview(data)[skip:]))
@@ -421,15 +382,6 @@ class ScriptOutput:
             pos += take
         if len(hdr) > self.max_header:
             self._fail("cgi: header block over %d bytes" % self.max_header)
-
-    def _end_head(self, end):
-        try:
-            parsed = parse_script_headers(bytes(memoryview(self._hdr)[1:end]))
-        except ScriptError as e:
-            self._fail(e.args[0])
-        self._hdr = None
-        self.status, self.reason, self.headers, self.local_redirect = parsed
-        self.head_done = True
 
     def take_body(self):
         """Return the pending body chunks and forget them (streaming mode)."""

@@ -3,6 +3,10 @@
 # Bytes go in with feed(); next_event() returns Request, Data, END (the end of
 # one request's body) or NEED_DATA. The parser never touches a socket or a
 # clock; the server loop does the I/O and the timeouts.
+#
+# A board keeps this module in RAM, so it holds the common path only: the reader
+# of chunked bodies lives in microcgi.chunked, loaded while a chunked body is read.
+from microcgi.compat import const, unload
 from microcgi.errors import ProtocolError
 
 NEED_DATA = object()
@@ -20,20 +24,15 @@ METHODS = (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS")
 DEFAULT_MAX_REQUEST_LINE = 4 * 1024
 DEFAULT_MAX_HEADER_BYTES = 8 * 1024
 DEFAULT_MAX_HEADERS = 64
-_MAX_CHUNK_LINE = 1024
 
-# parser states
-_HEAD = 0
-_BODY = 1  # Content-Length body
-_CHUNK_SIZE = 2
-_CHUNK_DATA = 3
-_CHUNK_CRLF = 4
-_TRAILERS = 5
-_DONE = 6
+# parser states (microcgi.chunked has the chunked ones, 2-5)
+_HEAD = const(0)
+_BODY = const(1)  # Content-Length body
+_CHUNK_SIZE = const(2)
+_DONE = const(6)
 
 # RFC 9110 5.6.2 tchar, as a bytes table for a fast membership test
 _TCHAR = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_HEXDIG = b"0123456789abcdefABCDEF"
 
 
 class Data:
@@ -66,7 +65,8 @@ class Request:
         return None
 
 
-def _is_token(s):
+def is_token(s):
+    """True when s (bytes) is a non-empty RFC 9110 token (a field name, a method)."""
     if not s:
         return False
     for c in s:
@@ -75,18 +75,26 @@ def _is_token(s):
     return True
 
 
+def has_ctl(value):
+    """True when value (bytes) holds a control character other than HTAB (RFC 9110 5.5)."""
+    for c in value:
+        if (c < 0x20 and c != 0x09) or c == 0x7F:
+            return True
+    return False
+
+
 def _parse_request_line(line):
     # RFC 9112 3: method SP request-target SP HTTP-version
     parts = line.split(b" ")
-    if len(parts) != 3 or not _is_token(parts[0]):
+    if len(parts) != 3 or not is_token(parts[0]):
         raise ProtocolError("malformed request line")
     method, target, version = parts
-    if len(version) != 8 or version[:5] != b"HTTP/" or version[6:7] != b".":
+    if len(version) != 8 or version[:5] != b"HTTP/" or version[6] != 0x2E:
         raise ProtocolError("malformed HTTP version")
-    major, minor = version[5:6], version[7:8]
-    if not (major.isdigit() and minor.isdigit()):
+    major, minor = version[5], version[7]
+    if not (0x30 <= major <= 0x39 and 0x30 <= minor <= 0x39):
         raise ProtocolError("malformed HTTP version")
-    if major != b"1":
+    if major != 0x31:
         raise ProtocolError("HTTP version not supported", 505)
     if method not in METHODS:
         # before the target: CONNECT's authority-form is a 501, not a 400
@@ -108,7 +116,7 @@ def _parse_request_line(line):
         elif not (target == b"*" and method == b"OPTIONS"):
             raise ProtocolError("malformed request target")
     # RFC 9110 2.5: a higher minor version is handled as the highest we implement
-    return method.decode(), target, "HTTP/1.0" if minor == b"0" else "HTTP/1.1"
+    return method.decode(), target, "HTTP/1.0" if minor == 0x30 else "HTTP/1.1"
 
 
 def _parse_headers(block, max_headers):
@@ -122,13 +130,12 @@ def _parse_headers(block, max_headers):
             raise ProtocolError("more than %d header lines" % max_headers, 431)
         colon = line.find(b":")
         name = line[:colon]
-        if colon <= 0 or not _is_token(name):
+        if colon <= 0 or not is_token(name):
             # also catches obs-fold (a line starting with whitespace), RFC 9112 5.2
             raise ProtocolError("malformed header line")
         value = line[colon + 1 :].strip(b" \t")
-        for c in value:
-            if (c < 0x20 and c != 0x09) or c == 0x7F:
-                raise ProtocolError("bad byte in header value")
+        if has_ctl(value):
+            raise ProtocolError("bad byte in header value")
         headers.append((name.lower(), value))
     return headers
 
@@ -193,24 +200,35 @@ class RequestParser:
         st = self.state
         if st == _HEAD:
             return self._read_head()
-        if st == _BODY:
-            return self._read_body()
         if st == _DONE:
             return NEED_DATA
-        return self._read_chunked()
+        if st == _BODY:
+            if not self.remaining:
+                self.state = _DONE
+                return END
+            have = len(self.buf) - self.pos
+            if not have:
+                return NEED_DATA
+            n = have if have < self.remaining else self.remaining
+            self.remaining -= n
+            return Data(self.take(n))
+        from microcgi import chunked
 
-    def _take(self, n):
+        ev = chunked.read_chunked(self)
+        if self.state == _DONE:
+            unload("microcgi.chunked")  # a board gets the RAM back
+        return ev
+
+    def take(self, n):
+        """The next n buffered bytes, consumed."""
         end = self.pos + n
-        data = bytes(self.buf[self.pos : end])
+        data = bytes(memoryview(self.buf)[self.pos : end])
         self.pos = end
         if end == len(self.buf):
             self.buf[0:end] = b""
             self.pos = 0
             self.scan = 0
         return data
-
-    def _find_line(self, start):
-        return self.buf.find(b"\n", start)
 
     def _read_head(self):
         buf = self.buf
@@ -221,19 +239,18 @@ class RequestParser:
         self.pos = pos
         if self.scan < pos:
             self.scan = pos
-        eol = self._find_line(pos)
+        eol = buf.find(b"\n", pos)
+        limit = self.max_request_line
         if eol < 0:
             # the limit is on the line without its CR LF; a trailing CR may be one
             n = len(buf) - pos
-            if n > self.max_request_line and not (
-                n == self.max_request_line + 1 and buf[-1] == 0x0D
-            ):
+            if n > limit and not (n == limit + 1 and buf[-1] == 0x0D):
                 raise ProtocolError("request line too long", 414)
             return NEED_DATA
         n = eol - pos
         if n and buf[eol - 1] == 0x0D:
             n -= 1
-        if n > self.max_request_line:
+        if n > limit:
             raise ProtocolError("request line too long", 414)
         # end of the head: an empty line, after CRLF or LF
         start = self.scan if self.scan > eol else eol
@@ -252,13 +269,16 @@ class RequestParser:
             head_end, body_start = b, b + 2
         if head_end - eol > self.max_header_bytes:
             raise ProtocolError("header block too large", 431)
-        line = bytes(buf[pos:eol])
-        block = bytes(buf[eol + 1 : head_end])
-        if line[-1:] == b"\r":
-            line = line[:-1]
+        if buf[eol - 1] == 0x0D:
+            eol -= 1
+        mv = memoryview(buf)
+        line = bytes(mv[pos:eol])
+        block = bytes(mv[eol + 2 if buf[eol] == 0x0D else eol + 1 : head_end])
+        mv = None
         if block[-1:] == b"\r":
             block = block[:-1]
-        if b"\r" in line or block.replace(b"\r\n", b"\n").find(b"\r") >= 0:
+        # every CR must start a CRLF (counting needs no copy of the block)
+        if b"\r" in line or block.count(b"\r") != block.count(b"\r\n"):
             raise ProtocolError("bare CR in request head")
         self.pos = body_start
         self.scan = body_start
@@ -293,129 +313,54 @@ class RequestParser:
         req.keep_alive = not close and (version == "HTTP/1.1" or keep)
         if hosts > 1 or (hosts == 0 and version == "HTTP/1.1"):
             raise ProtocolError("missing or repeated Host header")
+        self.remaining = 0
         if req.chunked:
             if length is not None:
                 # RFC 9112 6.3: both framings at once is how requests are smuggled
                 raise ProtocolError("both Content-Length and Transfer-Encoding")
             self.state = _CHUNK_SIZE
-            self.remaining = 0
             req.body_length = 0
-        elif length:
-            if length > self.max_body:
+        else:
+            if length and length > self.max_body:
                 raise ProtocolError("body over %d bytes" % self.max_body, 413)
             self.state = _BODY
-            self.remaining = length
-            req.body_length = length
-        else:
-            if length == 0:
-                req.body_length = 0
-            self.state = _BODY
-            self.remaining = 0
+            if length is not None:
+                self.remaining = length
+                req.body_length = length
         self.request = req
         return req
 
-    def _read_body(self):
-        if not self.remaining:
-            self.state = _DONE
-            return END
-        have = len(self.buf) - self.pos
-        if not have:
-            return NEED_DATA
-        n = have if have < self.remaining else self.remaining
-        self.remaining -= n
-        return Data(self._take(n))
 
-    def _read_chunked(self):
-        while True:
-            st = self.state
-            if st == _CHUNK_DATA:
-                have = len(self.buf) - self.pos
-                if not have:
-                    return NEED_DATA
-                n = have if have < self.remaining else self.remaining
-                self.remaining -= n
-                if not self.remaining:
-                    self.state = _CHUNK_CRLF
-                return Data(self._take(n))
-            eol = self._find_line(self.pos)
-            if eol < 0:
-                if len(self.buf) - self.pos > _MAX_CHUNK_LINE:
-                    raise ProtocolError("chunk line too long")
-                return NEED_DATA
-            line = bytes(self.buf[self.pos : eol])
-            if line[-1:] == b"\r":
-                line = line[:-1]
-            self._take(eol + 1 - self.pos)
-            if st == _CHUNK_CRLF:
-                if line:
-                    raise ProtocolError("missing CRLF after chunk")
-                self.state = _CHUNK_SIZE
-            elif st == _CHUNK_SIZE:
-                size = line.split(b";")[0].strip(b" \t")
-                # chunk-size = 1*HEXDIG (RFC 9112 7.1); int(s, 16) alone also takes
-                # "0x", "_", signs and whitespace
-                if not size or [c for c in size if c not in _HEXDIG]:
-                    raise ProtocolError("bad chunk size")
-                n = int(size, 16)
-                req = self.request
-                req.body_length += n
-                if req.body_length > self.max_body:
-                    raise ProtocolError("body over %d bytes" % self.max_body, 413)
-                if n:
-                    self.state = _CHUNK_DATA
-                    self.remaining = n
-                else:
-                    self.state = _TRAILERS
-                    self.remaining = 0
-            else:  # trailers are read and dropped (RFC 9112 7.1.2)
-                if not line:
-                    self.state = _DONE
-                    return END
-                self.remaining += len(line)
-                if self.remaining > self.max_header_bytes:
-                    raise ProtocolError("trailer block too large", 431)
-
-
-# RFC 9110 section 15
-REASONS = {
-    100: "Continue",
-    200: "OK",
-    201: "Created",
-    202: "Accepted",
-    204: "No Content",
-    206: "Partial Content",
-    301: "Moved Permanently",
-    302: "Found",
-    303: "See Other",
-    304: "Not Modified",
-    307: "Temporary Redirect",
-    308: "Permanent Redirect",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    408: "Request Timeout",
-    409: "Conflict",
-    410: "Gone",
-    411: "Length Required",
-    412: "Precondition Failed",
-    413: "Content Too Large",
-    414: "URI Too Long",
-    415: "Unsupported Media Type",
-    416: "Range Not Satisfiable",
-    418: "I'm a teapot",
-    422: "Unprocessable Content",
-    429: "Too Many Requests",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-    505: "HTTP Version Not Supported",
-}
+# RFC 9110 section 15. One string instead of a dict: a board keeps one object
+# instead of ~70 (REASONS, the dict, is built on demand for those who want it).
+_REASONS = (
+    "\n100 Continue\n200 OK\n201 Created\n202 Accepted\n204 No Content\n206 Partial Content"
+    "\n301 Moved Permanently\n302 Found\n303 See Other\n304 Not Modified"
+    "\n307 Temporary Redirect\n308 Permanent Redirect\n400 Bad Request\n401 Unauthorized"
+    "\n403 Forbidden\n404 Not Found\n405 Method Not Allowed\n408 Request Timeout"
+    "\n409 Conflict\n410 Gone\n411 Length Required\n412 Precondition Failed"
+    "\n413 Content Too Large\n414 URI Too Long\n415 Unsupported Media Type"
+    "\n416 Range Not Satisfiable\n418 I'm a teapot\n422 Unprocessable Content"
+    "\n429 Too Many Requests\n431 Request Header Fields Too Large"
+    "\n500 Internal Server Error\n501 Not Implemented\n502 Bad Gateway"
+    "\n503 Service Unavailable\n504 Gateway Timeout\n505 HTTP Version Not Supported\n"
+)
 
 
 def reason_phrase(status):
-    return REASONS.get(status) or ("Unknown" if status < 400 else "Error")
+    """The standard reason phrase of status (str); a generic one for unknown codes."""
+    i = _REASONS.find("\n%d " % status)
+    if i < 0:
+        return "Unknown" if status < 400 else "Error"
+    return _REASONS[i + 5 : _REASONS.find("\n", i + 5)]
+
+
+def __getattr__(name):
+    # REASONS, {status: phrase}, made from the table when asked for (PEP 562)
+    if name != "REASONS":
+        raise AttributeError(name)
+    reasons = {}
+    for line in _REASONS.split("\n"):
+        if line:
+            reasons[int(line[:3])] = line[4:]
+    return reasons

@@ -1,7 +1,7 @@
 # Directory listings (SPEC section 4), apart from static.py so that a board
 # loads this code only while it lists a folder.
 from microcgi.compat import http_date
-from microcgi.static import quote_path
+from microcgi.urlpath import quote_path
 
 
 def html_escape(s):

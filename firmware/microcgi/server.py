@@ -4,76 +4,88 @@
 # connection's RequestParser; events come back out; responses are queued and
 # written when the socket is writable. Script runners register their own file
 # descriptors in the same loop (docs/design.md).
+#
+# A board keeps this module in RAM, so it holds the common paths only: static
+# files, buffered script output, errors. The rare ones live in modules that are
+# loaded when a request needs them and dropped again (compat.unload): directory
+# redirects and listings, conditional and range answers, local redirects and the
+# access log in microcgi.rare; streamed and NPH output in microcgi.stream. On
+# CPython, microcgi.hostserver adds a file cache, sendfile() and the symlink check.
 import errno
-import os
+import gc
 import select
 import socket
 
 from microcgi import __version__, compat, gateway, http11, static
-from microcgi.compat import ticks_add, ticks_diff, ticks_ms
-from microcgi.errors import Forbidden, HTTPError, NotFound, ProtocolError, ScriptError
+from microcgi.compat import const, ticks_add, ticks_diff, ticks_ms, unload
+from microcgi.errors import HTTPError, NotFound, ProtocolError, ScriptError
 from microcgi.runner import ScriptJob
 
 POLLIN = select.POLLIN
 POLLOUT = select.POLLOUT
-_POLLHUP = select.POLLHUP
-_POLLERR = select.POLLERR
 _WOULD_BLOCK = (errno.EAGAIN, errno.ETIMEDOUT)
-_sendfile = getattr(os, "sendfile", None)
 
 SOFTWARE = "microcgi/" + __version__
-_SERVER_LINE = b"Server: " + SOFTWARE.encode() + b"\r\n"
-_MAX_REDIRECTS = 5  # SPEC 7.3
-_SEND_TIMEOUT_MS = 30000  # a client that reads nothing for this long is dropped
-_LINGER_MS = 2000  # after an error: read and drop what the client still sends
-_MAX_PIPELINE = 64 * 1024  # bytes read ahead of the request being answered
-_CACHE_FILE_MAX = 64 * 1024  # CPython: files up to this size are kept in memory
-_CACHE_TOTAL = 16 * 1024 * 1024  # ... up to this much in all
+SERVER_LINE = b"Server: " + SOFTWARE.encode() + b"\r\n"
+_SEND_TIMEOUT_MS = const(30000)  # a client that reads nothing for this long is dropped
+_LINGER_MS = const(2000)  # after an error: read and drop what the client still sends
+_MAX_PIPELINE = const(65536)  # bytes read ahead of the request being answered
+_SCRIPT_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 
 _REFUSED = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
-    + _SERVER_LINE
+    + SERVER_LINE
     + b"Content-Type: text/plain\r\nContent-Length: 25\r\n"
     + b"Connection: close\r\nRetry-After: 1\r\n\r\n503 too many connections\n"
 )
 
 # connection phases
-_IDLE = 0  # waiting for the first byte of a request
-_HEAD = 1  # part of a request head received
-_BUSY = 2  # a request is being answered
-_LINGER = 3  # closing: output sent, draining input
-
-
-class Settings:
-    """A plain bag of settings (a board drops config.py after checking them)."""
-
-
-class _GatewayConfig:
-    def __init__(self, cfg):
-        self.software = SOFTWARE
-        self.path_env = cfg.path_env
-        env = []
-        for k in cfg.env:
-            env.append((k, cfg.env[k]))
-        self.extra_env = env
-
-
-class _Script:
-    def __init__(self, script_name, filename, path_info, document_root):
-        self.script_name = script_name
-        self.filename = filename
-        self.path_info = path_info
-        self.document_root = document_root
+_IDLE = const(0)  # waiting for the first byte of a request
+_HEAD = const(1)  # part of a request head received
+_BUSY = const(2)  # a request is being answered
+_LINGER = const(3)  # closing: output sent, draining input
+_CLOSED = const(4)
 
 
 class _Job(ScriptJob):
-    """A ScriptJob whose callbacks land in its connection."""
+    """A ScriptJob whose callbacks land in its connection.
+
+    It also carries what gateway.build_environ() reads of the connection and of the
+    routed script (so it is passed as both), and the script's state on the server side.
+    """
+
+    def __init__(self, conn, script_name, filename, path_info, interpreter):
+        server = conn.server
+        slash = filename.rfind("/")
+        timeout_ms = int(server.cfg.script_timeout * 1000)
+        nph = filename[slash + 1 : slash + 5] == "nph-"
+        ScriptJob.__init__(
+            self, filename, interpreter, None, filename[:slash] or "/", timeout_ms, nph
+        )
+        self.conn = conn
+        self.script_name = script_name
+        self.path_info = path_info
+        self.document_root = server.root
+        self.server_addr = server.addr
+        self.server_port = server.port
+        self.remote_addr, self.remote_port = conn.remote
+        self.stream = False
+        for prefix in server.stream_prefixes:
+            if script_name.startswith(prefix):
+                self.stream = True
+        self.output = None  # gateway.ScriptOutput
+        self.handle = None  # the runner's handle, once started
+        self.error = None  # the ScriptError that stopped the output
+        self.pending = None  # body pieces held while a chunked body arrives
 
     def on_output(self, data):
         return self.conn.script_output(self, data)
 
     def on_exit(self, outcome, detail=None):
-        self.conn.script_exit(self, outcome, detail)
+        try:
+            self.conn.script_exit(self, outcome, detail)
+        except MemoryError:
+            self.conn.out_of_memory()
 
     def log(self, msg):
         self.conn.server.log("%s: %s" % (self.name, msg))
@@ -95,95 +107,74 @@ class Connection:
     def __init__(self, server, sock, addr):
         self.server = server
         self.sock = sock
-        self.remote_addr, self.remote_port = _peer(addr)
-        self.server_addr = server.addr
-        self.server_port = server.port
+        self.remote = _peer(addr)  # (ip, port)
         cfg = server.cfg
         self.parser = http11.RequestParser(
             cfg.max_request_line, cfg.max_header_bytes, cfg.max_headers, cfg.max_body
         )
-        self.rbuf = server.rbuf  # shared: consumed before the next recv
-        self.out = []  # queued buffers
-        self.out_pos = 0  # bytes of out[0] already sent
-        self.file = None  # file being streamed, with file_pos/file_left
-        self.file_pos = 0
+        self.out = []  # queued buffers; out[0] may be a memoryview of the unsent rest
+        self.file = None  # file being streamed, with file_left bytes still to send
         self.file_left = 0
-        self.fbuf = None  # chunk buffer for files (boards; CPython uses sendfile)
-        self.fb_pos = 0
-        self.fb_len = 0
         self.mask = POLLIN
-        self.closed = False
-        self.peer_eof = False
-        self.close_after = False
-        self._reset_request()
-        self.phase = _IDLE
-        self.deadline = ticks_add(ticks_ms(), int(cfg.header_timeout * 1000))
+        self.close_after = False  # close once the response is out
+        self.reset(_IDLE, cfg.header_timeout)
 
-    def _reset_request(self):
+    def reset(self, phase, timeout):
+        """Ready for a request: nothing of the last one is kept."""
         self.req = None
-        self.job = None
-        self.handle = None
-        self.output = None
-        self.body_done = False
+        self.job = None  # the _Job of a script
+        self.body_done = False  # the request body has been read
         self.queued_all = False  # the whole response is queued
-        self.head_only = False
-        self.streaming = False
-        self.status = 0
-        self.length = 0
-        self.hops = 0
-        self.deferred = None  # (job, stream) waiting for a chunked body to end
-        self.body_buf = None
+        self.status = 0  # of the response, once its head is queued
+        self.length = 0  # body bytes of the response (for the access log)
+        self.phase = phase
+        self.deadline = ticks_add(ticks_ms(), int(timeout * 1000))
 
     # ---- I/O events -------------------------------------------------------
 
     def on_poll(self, obj, ev):
-        if self.closed:
-            return
-        if ev & POLLOUT:
+        if ev & POLLOUT and self.phase != _CLOSED:
             self.flush()
-        if self.closed:
-            return
-        if ev & POLLIN or ev & (_POLLHUP | _POLLERR):
+        if ev & ~POLLOUT and self.phase != _CLOSED:  # POLLIN, POLLHUP, POLLERR
             self.read()
 
     def read(self):
-        mv = self.server.rview
+        server = self.server
         try:
-            n = self.server.recv_into(self.sock, mv)
+            n = server.recv_into(self.sock, server.view)
         except OSError as e:
-            if e.errno in _WOULD_BLOCK:
-                return
-            self.abort()
+            if e.errno not in _WOULD_BLOCK:
+                self.abort()
             return
         if n is None:
             return
+        phase = self.phase
         if n == 0:
-            self.peer_eof = True
-            if self.phase == _LINGER or self.phase != _BUSY:
+            if phase != _BUSY:
                 self.abort()
                 return
+            self.close_after = True
             self._want(POLLIN, False)
-            if not self.body_done or self.job is not None or self.deferred is not None:
+            if not self.body_done or self.job is not None:
                 # The body will never come, or a script works for nobody: a
                 # half-closed socket looks the same as a closed one from here,
                 # and a script must not outlive its client (SPEC 3).
                 self.abort()
             return
-        if self.phase == _LINGER:
+        if phase == _LINGER:
             return
-        self.parser.feed(mv[:n])
-        now = ticks_ms()
-        if self.phase == _IDLE:
-            self.phase = _HEAD
-            self.deadline = ticks_add(now, int(self.server.cfg.header_timeout * 1000))
-        elif self.phase == _BUSY and not self.body_done:
-            self.deadline = ticks_add(now, int(self.server.cfg.header_timeout * 1000))
+        # the parser copies the bytes: the buffer is free again for the next recv
+        self.parser.feed(server.view[:n])
+        if phase == _IDLE or (phase == _BUSY and not self.body_done):
+            if phase == _IDLE:
+                self.phase = _HEAD
+            self.deadline = ticks_add(ticks_ms(), int(server.cfg.header_timeout * 1000))
         self.process()
 
     def process(self):
         """Turn buffered bytes into events while the current request can take them."""
         parser = self.parser
-        while not self.closed:
+        while self.phase != _CLOSED:
             try:
                 ev = parser.next_event()
             except ProtocolError as e:
@@ -191,19 +182,22 @@ class Connection:
                 return
             if ev is http11.NEED_DATA:
                 break
-            if isinstance(ev, http11.Data):
-                if self.handle is not None:
-                    self.handle.feed_body(ev.data)
-                elif self.deferred is not None:
-                    self.body_buf.append(ev.data)
-            elif ev is http11.END:
+            job = self.job
+            if ev is http11.END:
                 self.body_done = True
-                if self.handle is not None:
-                    self.handle.end_body()
-                elif self.deferred is not None:
-                    self._start_deferred()
+                if job is not None:
+                    if job.handle is not None:
+                        job.handle.end_body()
+                    elif job.pending is not None:
+                        self.start_script(job)  # the chunked body is complete
                 self.maybe_done()
                 return
+            if isinstance(ev, http11.Data):
+                if job is not None:
+                    if job.handle is not None:
+                        job.handle.feed_body(ev.data)
+                    elif job.pending is not None:
+                        job.pending.append(ev.data)
             else:
                 self.phase = _BUSY
                 self.deadline = ticks_add(ticks_ms(), int(self.server.cfg.header_timeout * 1000))
@@ -213,7 +207,7 @@ class Connection:
 
     def _want(self, bit, on):
         mask = (self.mask | bit) if on else (self.mask & ~bit)
-        if mask != self.mask and not self.closed:
+        if mask != self.mask and self.phase != _CLOSED:
             self.mask = mask
             self.server.poller.modify(self.sock, mask)
 
@@ -221,15 +215,12 @@ class Connection:
 
     def start_request(self, req):
         self.req = req
-        if req.header(b"expect") == b"100-continue" and req.body_length:
+        if req.body_length and req.header(b"expect") == b"100-continue":
             self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
         try:
             self.server.route(self, req, static.decode_path(req.path))
         except HTTPError as e:
             self.error(e.status, str(e))
-        except MemoryError:
-            self.server.collect()
-            self.error(503, "out of memory")
 
     def head(self, status, reason, headers, length, chunked=False, raw=None, body=None):
         """Queue a response head.
@@ -241,25 +232,20 @@ class Connection:
         """
         req = self.req
         self.status = status
-        self.head_only = req is not None and req.method == "HEAD"
-        if req is None or not req.keep_alive or self.peer_eof:
+        head_only = req is not None and req.method == "HEAD"
+        if req is None or not req.keep_alive or (length is None and not chunked and status != 304):
             self.close_after = True
-        if length is None and not chunked and status != 304:
-            self.close_after = True
-        parts = [b"HTTP/1.1 %d " % status, reason.encode(), b"\r\n", _SERVER_LINE]
+        parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason.encode()), SERVER_LINE]
         date = self.server.date_line()
         if date:
             parts.append(date)
         for name, value in headers:
-            parts.append(name)
-            parts.append(b": ")
-            parts.append(value)
-            parts.append(b"\r\n")
+            parts.append(b"%s: %s\r\n" % (name, value))
         if raw:
             parts.append(raw)
         if length is not None:
             parts.append(b"Content-Length: %d\r\n" % length)
-            if not self.head_only:
+            if not head_only:
                 self.length = length
         elif chunked:
             parts.append(b"Transfer-Encoding: chunked\r\n")
@@ -268,7 +254,7 @@ class Connection:
         elif req.version == "HTTP/1.0":
             parts.append(b"Connection: keep-alive\r\n")
         parts.append(b"\r\n")
-        if body and not self.head_only:
+        if body and not head_only:
             parts.append(body)
         self.send(b"".join(parts))
 
@@ -280,80 +266,85 @@ class Connection:
     def error(self, status, msg="", close=False):
         if close:
             self.close_after = True
-        reason = http11.reason_phrase(status)
-        body = b"%d %s\n" % (status, reason.encode())
+        body = b"%d %s\n" % (status, http11.reason_phrase(status).encode())
         if msg:
             body += msg.encode() + b"\n"
         self.respond(status, [(b"Content-Type", b"text/plain; charset=utf-8")], body)
 
     def fail(self, e):
-        """A ProtocolError: answer it and close (h11 moves the peer to ERROR)."""
+        """An HTTPError outside routing: answer it and close (h11 moves the peer to ERROR)."""
         self.phase = _BUSY
         self.body_done = True
-        self.server.log("http: %s from %s" % (e, self.remote_addr))
-        if self.handle is not None:
-            self.handle.cancel()
-            self.handle = None
+        self.server.log("http: %s from %s" % (e, self.remote[0]))
+        self._cancel()
         self.out = []
-        self.out_pos = 0
         self._close_file()
         self.error(e.status, str(e), True)
+
+    def out_of_memory(self):
+        """A MemoryError while serving: 503 if no head was sent yet, else hang up."""
+        gc.collect()
+        try:
+            if self.status == 0 and self.phase != _CLOSED:
+                self.fail(HTTPError("out of memory", 503))
+                return
+        except MemoryError:
+            pass
+        self.abort()
 
     def finish(self):
         self.queued_all = True
         self.maybe_done()
 
     def maybe_done(self):
-        if not (self.queued_all and self.body_done) or self.closed:
+        if not (self.queued_all and self.body_done) or self.phase == _CLOSED:
             return
         if self.out or self.file_left:
             return  # flush() comes back here
-        self.server.access(self)
-        if self.close_after or self.peer_eof:
+        server = self.server
+        if server.access_log is not None and self.req is not None:
+            server.access(self)
+        if self.close_after:
             self.linger()
             return
-        self._reset_request()
-        self.phase = _IDLE
-        self.deadline = ticks_add(ticks_ms(), int(self.server.cfg.keepalive_timeout * 1000))
+        cfg = server.cfg
+        self.reset(_IDLE, cfg.keepalive_timeout)
         self.parser.next_request()
         self._want(POLLIN, True)
         if self.parser.buffered():
-            self.phase = _HEAD
-            self.deadline = ticks_add(ticks_ms(), int(self.server.cfg.header_timeout * 1000))
+            self.reset(_HEAD, cfg.header_timeout)
             self.process()
 
     # ---- static files -----------------------------------------------------
 
     def send_file(self, fs, size, mtime, url_path):
         entry = self.server.file_entry(fs, size, mtime, url_path)
-        tag, raw, content = entry[2], entry[3], entry[4]
         req = self.req
-        status, start, end = static.evaluate(req.method, req.header, size, mtime, tag)
-        if status == 304:
-            self.head(304, "Not Modified", (), None, raw=raw)
-            self.finish()
-            return
-        if status == 416:
-            self.respond(
-                416, [(b"Content-Range", b"bytes */%d" % size)], b"416 Range Not Satisfiable\n"
-            )
-            return
-        if status == 206:
-            rng = [(b"Content-Range", b"bytes %d-%d/%d" % (start, end - 1, size))]
-            self.head(206, "Partial Content", rng, end - start, raw=raw)
-        elif content is not None:
-            # a small file from the cache: head and body in one send()
-            self.head(200, "OK", (), size, raw=raw, body=content)
-            self.finish()
-            return
-        else:
-            self.head(200, "OK", (), size, raw=raw)
-        if end > start and not self.head_only:
+        start, end = 0, size
+        for header in req.headers:
+            if header[0] in static.CONDITIONAL:
+                from microcgi import rare
+
+                try:
+                    part = rare.conditional(self, size, mtime, entry)
+                finally:
+                    unload("microcgi.rare")
+                if part is None:
+                    return  # 304 or 416, queued
+                start, end = part
+                break
+        if self.status == 0:  # not a 206, whose head is queued already
+            if entry[4] is not None:
+                # a small file from the cache: head and body in one send()
+                self.head(200, "OK", (), size, raw=entry[3], body=entry[4])
+                self.finish()
+                return
+            self.head(200, "OK", (), size, raw=entry[3])
+        if end > start and req.method != "HEAD":
             self.file = open(fs, "rb")
-            self.file_pos = start
-            self.file_left = end - start
-            if start and _sendfile is None:
+            if start:
                 self.file.seek(start)
+            self.file_left = end - start
         self.finish()
         self.flush()
 
@@ -362,111 +353,61 @@ class Connection:
             self.file.close()
             self.file = None
         self.file_left = 0
-        self.fb_pos = self.fb_len = 0
 
     # ---- scripts ----------------------------------------------------------
 
-    def start_script(self, job, stream):
+    def start_script(self, job):
         server = self.server
         cfg = server.cfg
-        job.conn = self
-        self.job = job
-        self.output = gateway.ScriptOutput(cfg.max_script_header, cfg.max_output, stream)
-        self.streaming = stream
+        job.environ = gateway.build_environ(self.req, job, job, server)
+        job.output = gateway.ScriptOutput(cfg.max_script_header, cfg.max_output, job.stream)
         try:
-            self.handle = server.runner.start(job, server)
+            handle = server.runner.start(job, server)
         except HTTPError as e:
             self.job = None
             server.log("%s: %s" % (job.name, e))
             self.error(e.status, "the script could not run")
             return
-        handle = self.handle
+        job.handle = handle
         if handle is not None:
-            if self.body_buf:
-                for piece in self.body_buf:
+            if job.pending:
+                for piece in job.pending:
                     handle.feed_body(piece)
-                self.body_buf = None
+            job.pending = None
             if self.body_done:
                 handle.end_body()
 
-    def defer_script(self, job, stream):
-        """Chunked body: CONTENT_LENGTH is known only at its end (RFC 3875 4.1.2)."""
-        self.deferred = (job, stream)
-        self.body_buf = []
-
-    def _start_deferred(self):
-        job, stream = self.deferred
-        self.deferred = None
-        job.environ = gateway.build_environ(self.req, self, job.script, self.server.gw)
-        self.start_script(job, stream)
-
     def script_output(self, job, data):
-        if job is not self.job or self.closed:
+        if job is not self.job or self.phase == _CLOSED:
             return False
-        if job.nph:
-            if self.status == 0:
-                self.status = 200
-                self.close_after = True
-            self.send(bytes(data))
-            return True
-        out = self.output
+        if job.nph or job.stream:
+            from microcgi import stream
+
+            return stream.output(self, job, data)
         try:
-            out.feed(data)
+            job.output.feed(data)
         except ScriptError as e:
             job.error = e
             return False
-        if self.streaming and out.head_done:
-            self._stream_some(False)
         return True
 
-    def _stream_some(self, last):
-        out = self.output
-        chunked = self.req.version == "HTTP/1.1"
-        if self.status == 0:
-            if out.local_redirect is not None:
-                return  # the redirect target answers instead, once the script ends
-            self.head(out.status, self._reason(out), out.headers, None, chunked)
-        for piece in out.take_body():
-            if self.head_only or not piece:
-                continue
-            self.length += len(piece)
-            if chunked:
-                self.send(b"%x\r\n" % len(piece))
-                self.send(piece)
-                self.send(b"\r\n")
-            else:
-                self.send(piece)
-        if last:
-            if chunked and not self.head_only:
-                self.send(b"0\r\n\r\n")
-            self.finish()
-
-    def _reason(self, out):
-        return out.reason or http11.reason_phrase(out.status)
-
     def script_exit(self, job, outcome, detail):
-        if job is not self.job or self.closed:
+        if job is not self.job or self.phase == _CLOSED:
             return
         self.job = None
-        self.handle = None
         server = self.server
-        out = self.output
         if outcome == "exit" and detail:
             server.log("%s: exit status %s" % (job.name, detail))
-        if job.nph:
-            if self.status == 0:
-                server.log("%s: nph script produced nothing" % job.name)
-                self.error(500, "the script produced no output")
-            else:
-                self.finish()
-            return
-        if self.status:  # streaming: the head is out already
-            if outcome == "timeout":
-                server.log("%s: timed out; response cut short" % job.name)
-                self.close_after = True
-            self._stream_some(True)
-            return
-        err = getattr(job, "error", None)
+        if job.nph or job.stream:
+            from microcgi import stream
+
+            try:
+                if stream.ended(self, job, outcome):
+                    return  # NPH, or streamed with its head out already
+            finally:
+                unload("microcgi.stream")
+        out = job.output
+        err = job.error
         if outcome == "timeout":
             if out.head_done:
                 server.log("%s: timed out; sending the partial output" % job.name)
@@ -477,58 +418,44 @@ class Connection:
                 self.error(504, "the script timed out")
             return
         if outcome == "memory":
-            server.collect()
+            gc.collect()
             server.log("%s: out of memory" % job.name)
             self.error(503, "out of memory")
             return
-        if err is None and outcome in ("exit", "closed"):
+        ended = outcome in ("exit", "closed")
+        if err is None and ended:
             try:
                 out.finish()
             except ScriptError as e:
                 err = e
-        if err is None and outcome not in ("exit", "closed"):
+        if err is None and not ended:
             err = ScriptError("cgi: %s" % (detail or outcome))
         if err is not None:
             server.log("%s: %s" % (job.name, err))
             self.error(err.status, "the script failed; see the server log")
             return
         if out.local_redirect is not None and out.status == 200:
-            self._local_redirect(out.local_redirect)
+            from microcgi import rare
+
+            try:
+                rare.local_redirect(self, out.local_redirect)
+            finally:
+                unload("microcgi.rare")
             return
         self._send_script_response(out)
 
     def _send_script_response(self, out):
-        self.head(out.status, self._reason(out), out.headers, out.body_len)
-        if not self.head_only:
+        reason = out.reason or http11.reason_phrase(out.status)
+        self.head(out.status, reason, out.headers, out.body_len)
+        if self.req.method != "HEAD":
             for piece in out.body:
                 self.send(piece)
-        self.output = None
         self.finish()
-
-    def _local_redirect(self, location):
-        # RFC 3875 6.2.2: the server answers as if the client had asked for location
-        self.hops += 1
-        if self.hops > _MAX_REDIRECTS:
-            self.server.log("cgi: more than %d local redirects" % _MAX_REDIRECTS)
-            self.error(500, "too many local redirects")
-            return
-        old = self.req
-        target = location.encode()
-        method = "HEAD" if old.method == "HEAD" else "GET"
-        req = http11.Request(method, target, old.version, old.headers)
-        req.headers = [h for h in old.headers if h[0] not in (b"content-length", b"content-type")]
-        req.keep_alive = old.keep_alive
-        self.req = req
-        self.output = None
-        try:
-            self.server.route(self, req, static.decode_path(req.path))
-        except HTTPError as e:
-            self.error(e.status, str(e))
 
     # ---- writing ----------------------------------------------------------
 
     def send(self, data):
-        if self.closed:
+        if self.phase == _CLOSED:
             return
         self.out.append(data)
         if len(self.out) == 1:
@@ -536,21 +463,16 @@ class Connection:
 
     def flush(self):
         sock = self.sock
+        out = self.out
         try:
-            while self.out:
-                first = self.out[0]
-                if self.out_pos:
-                    n = sock.send(memoryview(first)[self.out_pos :])
-                else:
-                    n = sock.send(first)
-                if n is None:
-                    n = 0
-                self.out_pos += n
-                if self.out_pos < len(first):
+            while out:
+                first = out[0]
+                n = sock.send(first) or 0
+                if n < len(first):
+                    out[0] = memoryview(first)[n:]
                     self._blocked()
                     return
-                self.out.pop(0)
-                self.out_pos = 0
+                out.pop(0)
             if self.file_left and not self._pump_file():
                 self._blocked()
                 return
@@ -570,31 +492,12 @@ class Connection:
 
     def _pump_file(self):
         """Send file bytes until done (True) or the socket is full (False)."""
-        sock = self.sock
-        if _sendfile is not None:
-            fd = self.file.fileno()
-            while self.file_left:
-                n = _sendfile(sock.fileno(), fd, self.file_pos, self.file_left)
-                if not n:
-                    break
-                self.file_pos += n
-                self.file_left -= n
-        else:
-            if self.fbuf is None:
-                self.fbuf = bytearray(self.server.cfg.buffer_size)
-            mv = memoryview(self.fbuf)
-            while self.file_left:
-                if self.fb_pos == self.fb_len:
-                    want = len(mv) if self.file_left > len(mv) else self.file_left
-                    n = self.file.readinto(mv[:want])
-                    if not n:
-                        break
-                    self.fb_pos, self.fb_len = 0, n
-                n = sock.send(mv[self.fb_pos : self.fb_len])
-                if not n:
-                    return False
-                self.fb_pos += n
-                self.file_left -= n
+        while self.file_left:
+            n = self._send_file_chunk()
+            if n is None:
+                return False
+            if not n:
+                break
         if self.file_left:
             # the file shrank under us: the promised length can't be kept
             self.close_after = True
@@ -602,6 +505,27 @@ class Connection:
             return True
         self._close_file()
         return True
+
+    def _send_file_chunk(self):
+        """Bytes of the file sent (0 at its end), or None when the socket took only part."""
+        # The chunk goes through the server's one buffer, so nothing may stay in it
+        # between polls: what the socket did not take is read again next time.
+        f = self.file
+        view = self.server.view
+        size = len(view)
+        got = f.readinto(view[: size if self.file_left > size else self.file_left])
+        if not got:
+            return 0
+        try:
+            n = self.sock.send(view[:got]) or 0
+        except OSError:
+            f.seek(-got, 1)
+            raise
+        self.file_left -= n
+        if n < got:
+            f.seek(n - got, 1)
+            return None
+        return n
 
     # ---- endings ----------------------------------------------------------
 
@@ -621,29 +545,27 @@ class Connection:
         """The deadline passed."""
         phase = self.phase
         if phase == _HEAD or (phase == _BUSY and not self.body_done and self.status == 0):
-            if self.handle is not None:
-                self.handle.cancel()
-                self.job = None
-                self.handle = None
-            self.out = []
             self.fail(ProtocolError("request not complete in time", 408))
             return
         if phase == _BUSY and (self.out or self.file_left):
-            self.server.log("http: %s stopped reading; dropped" % self.remote_addr)
+            self.server.log("http: %s stopped reading; dropped" % self.remote[0])
         if phase == _BUSY and self.job is not None:
             # waiting for a script: the runner owns the timeout
             self.deadline = ticks_add(now, _SEND_TIMEOUT_MS)
             return
         self.abort()
 
-    def abort(self):
-        if self.closed:
-            return
-        self.closed = True
-        if self.handle is not None:
-            self.handle.cancel()
+    def _cancel(self):
+        job = self.job
         self.job = None
-        self.handle = None
+        if job is not None and job.handle is not None:
+            job.handle.cancel()
+
+    def abort(self):
+        if self.phase == _CLOSED:
+            return
+        self.phase = _CLOSED
+        self._cancel()
         self._close_file()
         self.out = []
         self.server.drop(self)
@@ -660,37 +582,39 @@ class Server:
         realpath: os.path.realpath where it exists, to refuse symlinks leaving ROOT.
     """
 
+    connection = Connection  # the class of a connection (hostserver has its own)
+
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
         self.cfg = cfg
         self.runner = runner
-        self.log = log or _print_log
+        self.log = log or print
         self.access_log = access_log
         self.realpath = realpath
         root = cfg.root
         while len(root) > 1 and root.endswith("/"):
             root = root[:-1]
         self.root = root
-        self.real_root = realpath(root) if realpath else root
-        self.gw = _GatewayConfig(cfg)
+        # what gateway.build_environ() reads of the configuration
+        self.software = SOFTWARE
+        self.path_env = cfg.path_env
+        self.extra_env = cfg.env
         self.poller = select.poll()
         self.handlers = {}
         self.conns = []
         self.sock = None
         self.addr = cfg.host
         self.port = cfg.port
-        self.rbuf = bytearray(cfg.buffer_size)
-        self.rview = memoryview(self.rbuf)
+        # One buffer for all connections: what recv() puts in it is copied into the
+        # connection's parser at once, and a file chunk is sent before the next recv.
+        self.view = memoryview(bytearray(cfg.buffer_size))
         self._date_sec = -1
         self._date = b""
         self._ipoll = getattr(self.poller, "ipoll", None)
-        self.recv_into = _recv_into if hasattr(socket.socket, "recv_into") else _readinto
+        # (socket, buffer) -> bytes read; MicroPython sockets have readinto() only
+        self.recv_into = getattr(socket.socket, "recv_into", None) or socket.socket.readinto
         self.stream_prefixes = cfg.stream_output
         self.cgi = cfg.cgi
         self._wants_cpu = getattr(runner, "wants_cpu", None)
-        # a board has no RAM to spare for caches
-        self.file_cache = None if compat.IS_MICROPYTHON else {}
-        self.cache_bytes = 0
-        self.real_cache = {}
 
     # ---- the loop's registry (used by runners too) -------------------------
 
@@ -743,32 +667,33 @@ class Server:
             else:
                 timeout_ms = 1000
         handlers = self.handlers
-        if self._ipoll is not None:
-            for item in self._ipoll(timeout_ms):
-                h = handlers.get(item[0])
-                if h is not None:
-                    h.on_poll(item[0], item[1])
+        poll = self._ipoll or self.poller.poll
+        for item in poll(timeout_ms):
+            key = item[0]
+            h = handlers.get(key)
+            if h is None:  # closed meanwhile
+                try:
+                    self.poller.unregister(key)
+                except (KeyError, OSError, ValueError):
+                    pass
+                continue
+            try:
+                h.on_poll(key, item[1])
+            except MemoryError:
+                # the request that ran out pays for it, not the server (SPEC 3)
+                if isinstance(h, Connection):
+                    h.out_of_memory()
                 else:
-                    self._stray(item[0])
-        else:
-            for key, ev in self.poller.poll(timeout_ms):
-                h = handlers.get(key)
-                if h is not None:
-                    h.on_poll(key, ev)
-                else:
-                    self._stray(key)
+                    gc.collect()
         now = ticks_ms()
-        if runner is not None:
-            runner.tick(now)
-        for conn in self.conns:
-            if ticks_diff(now, conn.deadline) >= 0:
-                conn.expire(now)
-
-    def _stray(self, key):
         try:
-            self.poller.unregister(key)
-        except (KeyError, OSError, ValueError):
-            pass
+            if runner is not None:
+                runner.tick(now)
+            for conn in self.conns:
+                if ticks_diff(now, conn.deadline) >= 0:
+                    conn.expire(now)
+        except MemoryError:
+            gc.collect()
 
     def close(self):
         for conn in list(self.conns):
@@ -781,12 +706,7 @@ class Server:
             self.sock = None
 
     def collect(self):
-        try:
-            import gc
-
-            gc.collect()
-        except ImportError:  # pragma: no cover
-            pass
+        gc.collect()
 
     # ---- connections -------------------------------------------------------
 
@@ -800,23 +720,25 @@ class Server:
                     self.log("http: accept failed: %s" % e)
                 return
             sock.setblocking(False)
-            if len(self.conns) >= self.cfg.max_connections:
-                self._refuse(sock)
+            conn = None
+            if len(self.conns) < self.cfg.max_connections:
+                try:
+                    conn = self.connection(self, sock, addr)
+                except MemoryError:
+                    gc.collect()
+            if conn is None:
+                try:
+                    sock.send(_REFUSED)
+                except OSError:
+                    pass
+                sock.close()
                 continue
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except (OSError, AttributeError):
                 pass
-            conn = Connection(self, sock, addr)
             self.conns.append(conn)
             self.register(sock, POLLIN, conn)
-
-    def _refuse(self, sock):
-        try:
-            sock.send(_REFUSED)
-        except OSError:
-            pass
-        sock.close()
 
     def drop(self, conn):
         self.unregister(conn.sock)
@@ -830,39 +752,15 @@ class Server:
     def file_entry(self, fs, size, mtime, url_path):
         """(size, mtime, etag, encoded validator headers, content or None) of a file.
 
-        On CPython, small files and their pre-built header lines are cached,
-        checked against size and mtime at every request.
+        content is the whole file when it is at hand (hostserver's cache), else None.
         """
-        cache = self.file_cache
-        entry = cache.get(fs) if cache is not None else None
-        if entry is not None and entry[0] == size and entry[1] == mtime:
-            return entry
         tag = static.etag(size, mtime)
-        raw = b"".join(
-            (
-                b"Content-Type: ",
-                static.mime_type(url_path),
-                b"\r\nLast-Modified: ",
-                compat.http_date(mtime),
-                b"\r\nETag: ",
-                tag,
-                b"\r\nAccept-Ranges: bytes\r\n",
-            )
+        raw = b"Content-Type: %s\r\nLast-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n" % (
+            static.mime_type(url_path),
+            compat.http_date(mtime),
+            tag,
         )
-        content = None
-        if cache is not None and size <= _CACHE_FILE_MAX:
-            with open(fs, "rb") as f:
-                content = f.read(size + 1)
-            if len(content) != size:
-                content = None  # changing under us: stream it instead
-            if self.cache_bytes + size > _CACHE_TOTAL:
-                cache.clear()
-                self.cache_bytes = 0
-            self.cache_bytes += size
-        entry = (size, mtime, tag, raw, content)
-        if cache is not None:
-            cache[fs] = entry
-        return entry
+        return (size, mtime, tag, raw, None)
 
     def date_line(self):
         t = compat.unix_time()
@@ -873,24 +771,11 @@ class Server:
             self._date = b"Date: " + compat.http_date(t) + b"\r\n"
         return self._date
 
-    # ---- logging -----------------------------------------------------------
-
     def access(self, conn):
-        if self.access_log is None or conn.req is None:
-            return
-        req = conn.req
-        t = compat.unix_time()
-        when = _clf_date(t) if t else "-"
-        line = '%s - - [%s] "%s %s %s" %d %d' % (
-            conn.remote_addr,
-            when,
-            req.method,
-            req.target.decode(),
-            req.version,
-            conn.status,
-            conn.length,
-        )
-        self.access_log(line)
+        """Write the access-log line of conn's request."""
+        from microcgi.rare import access_line
+
+        self.access_log(access_line(conn))
 
     # ---- routing (SPEC 2, 4, 5) --------------------------------------------
 
@@ -903,21 +788,13 @@ class Server:
             self._route_path_info(conn, req, path)
             return
         if self.realpath is not None:
-            inside = self.real_cache.get(fs)
-            if inside is None:
-                real = self.realpath(fs)
-                inside = real == self.real_root or real.startswith(self.real_root + "/")
-                if len(self.real_cache) > 1024:
-                    self.real_cache.clear()
-                self.real_cache[fs] = inside
-            if not inside:
-                raise Forbidden("outside the document root")
+            self.check_inside(fs)  # hostserver: no symlink out of ROOT
         if mode & compat.S_IFMT == compat.S_IFDIR:
             self._route_dir(conn, req, path, fs)
             return
         interp = self._interpreter(fs, path, mode)
         if interp is not None:
-            self._run(conn, req, path, fs, None, interp, mode)
+            self._run(conn, req, path, fs, None, interp)
             return
         if req.method not in ("GET", "HEAD"):
             if req.method == "OPTIONS":
@@ -943,52 +820,32 @@ class Server:
                 interp = self._interpreter(fs, head, mode)
                 if interp is None:
                     raise NotFound("no such file")
-                self._run(conn, req, head, fs, path[i:], interp, mode)
+                self._run(conn, req, head, fs, path[i:], interp)
                 return
 
     def _route_dir(self, conn, req, path, fs):
-        if not path.endswith("/"):
-            location = static.quote_path(path) + "/"
-            if req.query is not None:
-                location += "?" + req.query.decode()
-            conn.respond(
-                301,
-                [(b"Location", location.encode()), (b"Content-Type", b"text/plain")],
-                b"moved to " + location.encode() + b"\n",
-            )
-            return
-        for name in self.cfg.index:
-            try:
-                mode, size, mtime = compat.stat(fs + name)
-            except OSError:
-                continue
-            if mode & compat.S_IFMT == compat.S_IFDIR:
-                continue
-            interp = self._interpreter(fs + name, path + name, mode)
-            if interp is not None:
-                self._run(conn, req, path + name, fs + name, None, interp, mode)
-            elif req.method in ("GET", "HEAD"):
-                conn.send_file(fs + name, size, mtime, name)
-            else:
-                raise HTTPError("method not allowed on a static file", 405)
-            return
-        if not self.cfg.listing:
-            raise Forbidden("directory listing is off")
-        if req.method not in ("GET", "HEAD"):
-            raise HTTPError("method not allowed on a directory", 405)
-        entries = []
-        for name in os.listdir(fs):
-            try:
-                mode, size, mtime = compat.stat(fs + name)
-            except OSError:
-                continue
-            entries.append((name, mode & compat.S_IFMT == compat.S_IFDIR, size, mtime))
-        from microcgi import listing
+        if path.endswith("/"):
+            for name in self.cfg.index:
+                try:
+                    mode, size, mtime = compat.stat(fs + name)
+                except OSError:
+                    continue
+                if mode & compat.S_IFMT == compat.S_IFDIR:
+                    continue
+                interp = self._interpreter(fs + name, path + name, mode)
+                if interp is not None:
+                    self._run(conn, req, path + name, fs + name, None, interp)
+                elif req.method in ("GET", "HEAD"):
+                    conn.send_file(fs + name, size, mtime, name)
+                else:
+                    raise HTTPError("method not allowed on a static file", 405)
+                return
+        from microcgi import rare
 
-        body = b"".join(listing.listing(path, entries))
-        entries = listing = None
-        _unload("microcgi.listing")
-        conn.respond(200, [(b"Content-Type", b"text/html; charset=utf-8")], body)
+        try:
+            rare.directory(self, conn, req, path, fs)  # a redirect or a listing
+        finally:
+            unload("microcgi.rare")
 
     def _interpreter(self, fs, path, mode):
         """The interpreter of a mapped script ("" = run itself), or None for a plain file."""
@@ -1005,53 +862,21 @@ class Server:
             return "/bin/sh"
         return interp
 
-    def _run(self, conn, req, script_name, fs, path_info, interp, mode):
-        if req.method not in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+    def _run(self, conn, req, script_name, fs, path_info, interp):
+        if req.method not in _SCRIPT_METHODS:
             raise HTTPError("method not allowed", 405)
         if self.runner is None:
             raise ScriptError("no script runner")
-        script = _Script(script_name, fs, path_info, self.root)
-        cwd = fs[: fs.rfind("/")] or "/"
-        name = fs[fs.rfind("/") + 1 :]
-        job = _Job(fs, interp, None, cwd, int(self.cfg.script_timeout * 1000), name[:4] == "nph-")
-        job.script = script
-        stream = False
-        for prefix in self.stream_prefixes:
-            if script_name.startswith(prefix):
-                stream = True
+        job = _Job(conn, script_name, fs, path_info, interp)
+        conn.job = job
         if req.chunked and not conn.body_done:
-            conn.defer_script(job, stream)
-            return
-        job.environ = gateway.build_environ(req, conn, script, self.gw)
-        conn.start_script(job, stream)
+            # CONTENT_LENGTH is known only at the end of a chunked body (RFC 3875
+            # 4.1.2): the script starts then, with the pieces held until then
+            job.pending = []
+        else:
+            conn.start_script(job)
 
 
-def _unload(name):
-    """Forget a module used once in a while, so that a board's heap gets it back."""
-    if compat.IS_MICROPYTHON:
-        import sys
-
-        sys.modules.pop(name, None)
-        pkg = sys.modules.get("microcgi")
-        try:
-            delattr(pkg, name[9:])  # the package keeps its submodules as attributes
-        except (AttributeError, TypeError):
-            pass
-
-
-def _recv_into(sock, mv):
-    return sock.recv_into(mv)
-
-
-def _readinto(sock, mv):
-    return sock.readinto(mv)
-
-
-def _print_log(msg):
-    print(msg)
-
-
-def _clf_date(t):
-    # Common Log Format: 10/Oct/2000:13:55:36 +0000
-    d = compat.http_date(t).decode().split()
-    return "%s/%s/%s:%s +0000" % (d[1], d[2], d[3], d[4])
+if not compat.IS_MICROPYTHON:
+    # CPython: a file cache, sendfile() and the symlink check (never on a board)
+    from microcgi.hostserver import Connection, Server  # noqa: E402, F401, F811

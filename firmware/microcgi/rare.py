@@ -1,0 +1,109 @@
+# The server's rarely used paths, apart from server.py so that a board loads them
+# only while a request needs one (server.py drops them again afterwards):
+# directory redirects and listings, conditional and range answers for static
+# files, local redirects of scripts (RFC 3875 6.2.2), the access-log line.
+import os
+
+from microcgi import compat, http11, static
+from microcgi.compat import unload
+from microcgi.errors import Forbidden, HTTPError
+
+_MAX_REDIRECTS = 5  # SPEC 7.3
+
+
+def directory(server, conn, req, path, fs):
+    """A folder without an index file: 301 to its slash form, or its listing (SPEC 4)."""
+    if not path.endswith("/"):
+        from microcgi.urlpath import quote_path
+
+        location = quote_path(path) + "/"
+        unload("microcgi.urlpath")
+        if req.query is not None:
+            location += "?" + req.query.decode()
+        location = location.encode()
+        conn.respond(
+            301,
+            [(b"Location", location), (b"Content-Type", b"text/plain")],
+            b"moved to " + location + b"\n",
+        )
+        return
+    if not server.cfg.listing:
+        raise Forbidden("directory listing is off")
+    if req.method not in ("GET", "HEAD"):
+        raise HTTPError("method not allowed on a directory", 405)
+    entries = []
+    for name in os.listdir(fs):
+        try:
+            mode, size, mtime = compat.stat(fs + name)
+        except OSError:
+            continue
+        entries.append((name, mode & compat.S_IFMT == compat.S_IFDIR, size, mtime))
+    from microcgi import listing
+
+    body = b"".join(listing.listing(path, entries))
+    entries = listing = None
+    unload("microcgi.listing")
+    unload("microcgi.urlpath")
+    conn.respond(200, [(b"Content-Type", b"text/html; charset=utf-8")], body)
+
+
+def conditional(conn, size, mtime, entry):
+    """A GET or HEAD of a static file with If-None-Match, If-Modified-Since or Range.
+
+    entry is server.Server.file_entry()'s. Returns None once a 304 or a 416 is queued,
+    else (start, end) of the bytes to send, with the head queued when it is a 206.
+    """
+    req = conn.req
+    status, start, end = static.evaluate(req.method, req.header, size, mtime, entry[2])
+    if status == 304:
+        conn.head(304, "Not Modified", (), None, raw=entry[3])
+        conn.finish()
+        return None
+    if status == 416:
+        conn.respond(
+            416, [(b"Content-Range", b"bytes */%d" % size)], b"416 Range Not Satisfiable\n"
+        )
+        return None
+    if status == 206:
+        rng = [(b"Content-Range", b"bytes %d-%d/%d" % (start, end - 1, size))]
+        conn.head(206, "Partial Content", rng, end - start, raw=entry[3])
+    return start, end
+
+
+def local_redirect(conn, location):
+    """RFC 3875 6.2.2: answer as if the client had asked for location (a GET)."""
+    old = conn.req
+    hops = getattr(old, "hops", 0) + 1
+    if hops > _MAX_REDIRECTS:
+        conn.server.log("cgi: more than %d local redirects" % _MAX_REDIRECTS)
+        conn.error(500, "too many local redirects")
+        return
+    method = "HEAD" if old.method == "HEAD" else "GET"
+    headers = [h for h in old.headers if h[0] not in (b"content-length", b"content-type")]
+    req = http11.Request(method, location.encode(), old.version, headers)
+    req.keep_alive = old.keep_alive
+    req.hops = hops
+    conn.req = req
+    try:
+        conn.server.route(conn, req, static.decode_path(req.path))
+    except HTTPError as e:
+        conn.error(e.status, str(e))
+
+
+def access_line(conn):
+    """The Common Log Format line of conn's request."""
+    req = conn.req
+    t = compat.unix_time()
+    when = "-"
+    if t:
+        d = compat.http_date(t).decode().split()  # 10/Oct/2000:13:55:36 +0000
+        when = "%s/%s/%s:%s +0000" % (d[1], d[2], d[3], d[4])
+    return '%s - - [%s] "%s %s %s" %d %d' % (
+        conn.remote[0],
+        when,
+        req.method,
+        req.target.decode(),
+        req.version,
+        conn.status,
+        conn.length,
+    )
