@@ -5,9 +5,14 @@ that cannot start); the contract is docs/design.md, "Scripts: ScriptJob and Runn
 
 Nothing here blocks and nothing installs a signal handler. The script's stdin, stdout and
 stderr are non-blocking pipes registered in the server's poll loop next to its sockets,
-and so is a pidfd that becomes readable when the script exits (with no pidfd, tick()
-polls waitpid instead). tick() enforces the deadline, sends the SIGKILL that follows a
-SIGTERM, and reaps the processes of scripts that were stopped.
+and, when the script closed its stdout before it could be reaped, a pidfd that becomes
+readable when it exits (with no pidfd, tick() polls waitpid instead). tick() enforces the
+deadline, sends the SIGKILL that follows a SIGTERM, and reaps the processes of scripts that
+were stopped.
+
+A request without a body (no CONTENT_LENGTH in job.environ, or "0"; SPEC 6) gives the
+script /dev/null as its stdin, which reads as EOF at once, just as an empty pipe closed by
+end_body() would: one pipe fewer per request. feed_body() then drops what it is given.
 
 job.on_exit(outcome, detail) is called exactly once per started job, and only from
 on_poll() or tick(), never from inside start(), feed_body() or cancel():
@@ -33,16 +38,24 @@ import os
 import select
 import signal
 import time
-import traceback
 from collections import deque
-from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-READ_SIZE = 64 * 1024  # bytes per os.read() of stdout or stderr; one read per poll event
+if TYPE_CHECKING:  # (typing's names cost start-up time and memory; hints need none)
+    from collections.abc import Callable
+    from typing import Protocol
+else:
+    Protocol = object
+
+READ_SIZE = 64 * 1024  # bytes per os.read() of stdout or stderr
 MAX_LOG_LINE = 4 * 1024  # a longer stderr line is cut to this many bytes
 KILL_GRACE_MS = 1000  # SIGTERM, then SIGKILL this much later (SPEC 7.6)
 CLOSE_WAIT_MS = 2000  # close(): how long to wait for SIGKILLed processes to be reapable
 _MAX_DRAIN_READS = 16  # reads of stderr when a job ends (its last words, bounded)
+# Reads of stdout per poll event. More than one: a script's last write and its exit are
+# usually microseconds apart, so the read after the data often finds EOF at once and
+# saves a round through poll().
+_MAX_STDOUT_READS = 4
 
 # Ignored signals stay ignored across exec, and CPython ignores SIGPIPE and SIGXFSZ: give
 # the script their default actions back, as subprocess.Popen(restore_signals=True) does.
@@ -95,6 +108,8 @@ class SubprocessRunner:
         self._stopped: list[_Stopped] = []  # process groups still to SIGKILL or reap
         self._failures = 0  # spawn failures waiting for tick() to report them
         _disinherit_fds()
+        # The stdin of scripts run for requests without a body; O_CLOEXEC, above 0-2.
+        self._devnull = _above_stdio(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
 
     def start(self, job: Job, loop: Loop) -> ScriptProcess:
         """Start job's script; returns its handle. Never raises for a script that
@@ -134,6 +149,9 @@ class SubprocessRunner:
         if self._stopped:
             self._say("cgi: could not reap process groups %r" % [s.pgid for s in self._stopped])
             self._stopped = []
+        if self._devnull >= 0:
+            os.close(self._devnull)
+            self._devnull = -1
 
     def _stop(self, pgid: int, sig: int, kill_at: int | None, reap: bool) -> None:
         """Signal a script's process group and remember to SIGKILL/reap it later."""
@@ -197,41 +215,43 @@ class ScriptProcess:
     def spawn(self) -> None:
         job = self.job
         path = job.interpreter or job.filename
-        fds: list[int] = []  # stdin r, w; stdout r, w; stderr r, w
+        body = _has_body(job.environ)
+        # stdout r, w; stderr r, w; with a body stdin r, w. All O_CLOEXEC: the child gets
+        # its ends through dup2 only.
+        fds: list[int] = []
         try:
-            for _ in range(3):
-                fds.extend(os.pipe())  # O_CLOEXEC: the child gets them through dup2 only
-            for i in (0, 3, 5):  # the child's ends must not be 0-2 (server run with them closed)
-                if fds[i] <= 2:
-                    fds[i] = _dup_above_stdio(fds[i])
-            for i in (1, 2, 4):  # the server's ends; the child's stay blocking
+            for _ in range(3 if body else 2):
+                fds.extend(os.pipe())
+            for i in (1, 3, 4) if body else (1, 3):
+                # the child's ends must not be 0-2 (a server run with those closed)
+                fds[i] = _above_stdio(fds[i])
+            for i in (0, 2, 5) if body else (0, 2):  # the server's ends; the child's block
                 os.set_blocking(fds[i], False)
-            pid = _spawn(path, job, fds[0], fds[3], fds[5])
+            stdin = fds[4] if body else self._runner._devnull
+            pid = _spawn(path, job, stdin, fds[1], fds[3])
         except (OSError, ValueError, TypeError) as e:  # (a NUL or a non-str in environ)
             for fd in fds:
                 os.close(fd)
             self._failure = "cannot run %s: %s" % (path, _reason(e, path, job))
             self._runner._failures += 1
             return
-        for i in (0, 3, 5):
-            os.close(fds[i])
+        os.close(fds[1])
+        os.close(fds[3])
         self.pid = pid
-        self._stdin, self._stdout, self._stderr = fds[1], fds[2], fds[4]
+        self._stdout, self._stderr = fds[0], fds[2]
+        if body:
+            os.close(fds[4])
+            self._stdin = fds[5]
         self._watch(self._stdout, select.POLLIN)
         self._watch(self._stderr, select.POLLIN)
-        try:
-            self._pidfd = os.pidfd_open(pid)
-        except (OSError, AttributeError):  # Linux < 5.3, seccomp, not Linux: tick() polls
-            self._pidfd = None
-        else:
-            self._watch(self._pidfd, select.POLLIN)
 
     # -- the handle (docs/design.md) -----------------------------------------------------
 
     def feed_body(self, data: bytes) -> None:
         """Queue request body bytes for the script's stdin; written as the pipe drains."""
         if self._stdin is None or self._body_ended or not data:
-            return  # the script closed its stdin or is gone: the body is dropped
+            # the script closed its stdin, is gone, or has /dev/null: the body is dropped
+            return
         if not self._queue:
             n = self._write(data)
             if n is None or n == len(data):
@@ -269,7 +289,10 @@ class ScriptProcess:
         if fd == self._stdout:
             self._read_stdout()
         elif fd == self._stderr:
-            self._read_stderr()
+            if not self._read_stderr() and self._stderr is None and self._stdout is not None:
+                # stderr at EOF: the script is most likely exiting, and its stdout's EOF
+                # is often there already; reading now saves a round through poll().
+                self._read_stdout()
         elif fd == self._stdin:
             self._write_queue(events)
         elif fd == self._pidfd:
@@ -285,8 +308,8 @@ class ScriptProcess:
             self._end()
             self.job.on_exit("failed", self._failure)
             return
-        if self._status is None and self._pidfd is None:
-            self._reap()
+        if self._stdout is None and self._status is None and self._pidfd is None:
+            self._reap()  # stdout is at EOF and there is no pidfd: poll for the exit
             self._maybe_exit()
         if not self._done and self._deadline is not None and now_ms >= self._deadline:
             # SPEC 7.6. Also ends a script that exited while a child of its still holds
@@ -298,29 +321,49 @@ class ScriptProcess:
             self.job.on_exit("timeout", None)
 
     def _read_stdout(self) -> None:
+        for _ in range(_MAX_STDOUT_READS):
+            assert self._stdout is not None
+            try:
+                data = os.read(self._stdout, READ_SIZE)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._stdout_closed()
+                return
+            try:
+                more = self.job.on_output(data)
+            except Exception as e:
+                import traceback  # (only now: a start-up cost the normal case never pays)
+
+                self._runner._say("cgi: on_output failed\n" + traceback.format_exc().rstrip())
+                if not self._done:
+                    self._kill("error", "cgi: on_output failed: %r" % e)
+                return
+            if self._done:  # (on_output may have called cancel())
+                return
+            if more is False:
+                self._kill("killed", "output cap")
+                return
+
+    def _stdout_closed(self) -> None:
+        """EOF on stdout: the job ends once the process is reaped too. Usually it is
+        reapable by now (a script's stdout closes when it exits); if not, a pidfd says
+        when it is (or tick() polls waitpid where there are no pidfds)."""
         assert self._stdout is not None
-        try:
-            data = os.read(self._stdout, READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._close(self._stdout)
-            self._stdout = None
-            if self._status is None:
-                self._reap()
-            self._maybe_exit()
-            return
-        try:
-            more = self.job.on_output(data)
-        except Exception as e:
-            self._runner._say("cgi: on_output failed\n" + traceback.format_exc().rstrip())
-            if not self._done:
-                self._kill("error", "cgi: on_output failed: %r" % e)
-            return
-        if more is False and not self._done:  # (on_output may have called cancel())
-            self._kill("killed", "output cap")
+        self._close(self._stdout)
+        self._stdout = None
+        if self._status is None:
+            self._reap()
+        if self._status is None:
+            try:
+                self._pidfd = os.pidfd_open(self.pid)
+            except (OSError, AttributeError):  # Linux < 5.3, seccomp, not Linux
+                self._pidfd = None
+            else:
+                self._watch(self._pidfd, select.POLLIN)
+        self._maybe_exit()
 
     def _kill(self, outcome: str, detail: str) -> None:
         self._runner._stop(self.pid, signal.SIGKILL, None, self._status is None)
@@ -529,10 +572,20 @@ def _killpg(pgid: int, sig: int) -> None:
         pass
 
 
-def _dup_above_stdio(fd: int) -> int:
+def _above_stdio(fd: int) -> int:
+    """fd itself if it is above 2, else a close-on-exec copy above 2 (fd is closed)."""
+    if fd > 2:
+        return fd
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
     os.close(fd)
     return new
+
+
+def _has_body(environ: dict[str, str]) -> bool:
+    """Whether the request has a body for the script's stdin (SPEC 6: CONTENT_LENGTH is
+    set only when it does)."""
+    length = environ.get("CONTENT_LENGTH")
+    return length is not None and length != "0"
 
 
 def _disinherit_fds() -> None:

@@ -54,13 +54,19 @@ class Loop:
 
 
 class FakeJob:
-    """The ScriptJob attributes of docs/design.md, recording what the runner reports."""
+    """The ScriptJob attributes of docs/design.md, recording what the runner reports.
+
+    content_length: the request has a body (SPEC 6 sets CONTENT_LENGTH only then), so the
+    script's stdin is a pipe fed by feed_body(); without it stdin reads as EOF at once.
+    """
 
     def __init__(self, script, interpreter="", argv=None, environ=None, cwd=None, **kw):
         self.filename = str(script)
         self.interpreter = interpreter
         self.argv = argv or [interpreter or self.filename, os.path.basename(self.filename)]
         self.environ = {"PATH": "/usr/bin:/bin"} if environ is None else environ
+        if kw.get("content_length") is not None:
+            self.environ["CONTENT_LENGTH"] = str(kw["content_length"])
         self.cwd = str(cwd or os.path.dirname(self.filename))
         self.timeout_ms = kw.get("timeout_ms", 10000)
         self.nph = False
@@ -108,11 +114,13 @@ def sh(tmp_path, body, name="s.sh"):
     return script(tmp_path, name, "#!/bin/sh\n" + body)
 
 
-def py(tmp_path, body, name="s.py"):
-    return FakeJob(script(tmp_path, name, body), interpreter=sys.executable)
+def py(tmp_path, body, name="s.py", **kw):
+    return FakeJob(script(tmp_path, name, body), interpreter=sys.executable, **kw)
 
 
 def run(runner, loop, job, body=None, chunk=65536):
+    if body is not None:  # as the server does (gateway.build_environ)
+        job.environ["CONTENT_LENGTH"] = str(len(body))
     handle = runner.start(job, loop)
     if body is not None:
         for i in range(0, len(body), chunk):
@@ -288,6 +296,7 @@ def test_body_is_copied_when_queued(tmp_path, runner, loop):
         "import sys, time, hashlib\n"
         "time.sleep(0.3)\n"
         "print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())\n",
+        content_length=5 * 200000,
     )
     handle = runner.start(job, loop)
     buf = bytearray(200000)
@@ -315,7 +324,7 @@ def test_script_that_never_reads_a_1mb_body_completes(tmp_path, runner, loop, de
 
 
 def test_script_that_closes_stdin_early(tmp_path, runner, loop):
-    job = FakeJob(sh(tmp_path, "exec 0<&-\nsleep 0.3\necho done\n"))
+    job = FakeJob(sh(tmp_path, "exec 0<&-\nsleep 0.3\necho done\n"), content_length=40 * 65536)
     handle = runner.start(job, loop)
     for _ in range(40):
         handle.feed_body(b"y" * 65536)
@@ -329,12 +338,25 @@ def test_script_that_closes_stdin_early(tmp_path, runner, loop):
 
 
 def test_body_without_end_body_keeps_stdin_open(tmp_path, runner, loop):
-    job = py(tmp_path, "import sys\nprint(sys.stdin.readline().strip())\n")
+    job = py(tmp_path, "import sys\nprint(sys.stdin.readline().strip())\n", content_length=100)
     handle = runner.start(job, loop)
     handle.feed_body(b"first line\n")
     loop.run(runner, lambda: job.exits)
     assert job.exits == [("exit", 0)]
     assert job.output == b"first line\n"
+
+
+@pytest.mark.parametrize("environ", [{}, {"CONTENT_LENGTH": "0"}], ids=["no-length", "zero"])
+def test_request_without_body_gives_eof_at_once(tmp_path, runner, loop, environ):
+    # No end_body(): a request without a body must not leave the script waiting on stdin.
+    job = FakeJob(sh(tmp_path, "wc -c\necho done\n"), environ=dict(environ, PATH="/usr/bin:/bin"))
+    handle = runner.start(job, loop)
+    handle.feed_body(b"not a body")  # nothing to deliver it to: dropped
+    assert handle.backlog() == 0
+    loop.run(runner, lambda: job.exits)
+    assert job.exits == [("exit", 0)]
+    assert job.output.split() == [b"0", b"done"]
+    assert loop.handlers == {}
 
 
 # -- stderr --------------------------------------------------------------------------------
@@ -378,6 +400,7 @@ def test_stderr_partial_line_is_logged_once_past_the_cap(tmp_path, runner, loop)
         "sys.stderr.flush()\n"
         "sys.stdin.readline()\n"
         "sys.stderr.write('b' * 100 + '\\nnext\\n')\n",
+        content_length=3,
     )
     handle = runner.start(job, loop)
     loop.run(runner, lambda: job.logs or job.exits, limit=5)
