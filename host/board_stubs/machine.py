@@ -16,7 +16,7 @@ WDT_RESET = 3
 DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
 
-_DEFAULT_FREQ = 240000000  # an ESP32 at full speed
+_DEFAULT_FREQ = 240000000  # an ESP32's top speed
 
 
 def _ask_emulator(what):
@@ -42,7 +42,7 @@ def unique_id():
     return bytes(int(text[i : i + 2], 16) for i in range(0, len(text), 2))
 
 
-_freq = [int(os.getenv("MICROCGI_EMU_FREQ") or _DEFAULT_FREQ)]
+_freq = [_DEFAULT_FREQ]
 
 
 def freq(*hz):
