@@ -459,14 +459,15 @@ def smallest_heap(pred, lo, hi, trials, label, step=KIB, confirm=2, max_raise=16
 
 # -- what the heap holds ----------------------------------------------------------------
 
-# microcgi's modules in import order, so that each line is that module's own cost
-MODULE_ORDER = (
-    "compat", "errors", "config", "http11", "gateway", "static", "listing", "runner",
-    "server", "inprocess", "board",
-)  # fmt: skip
+# What a board imports to serve (microcgi.board.serve()); everything these pull in is the
+# resident core. The other modules are loaded on demand (and may be dropped again).
+BOARD_ENTRY = ("microcgi.board", "microcgi.server", "microcgi.inprocess")
+# compiled into the board folder but only ever loaded on CPython (server.py's additions there)
+CPYTHON_ONLY = ("microcgi.hostserver",)
 
 _PROBE = """
 import gc
+import sys
 gc.collect()
 base = prev = gc.mem_alloc()
 for name in %r:
@@ -476,43 +477,75 @@ for name in %r:
     print("cost %%s %%d" %% (name, now - prev))
     prev = now
 print("cost total %%d" %% (prev - base))
+for name in sys.modules:
+    if name == "microcgi" or name.startswith("microcgi."):
+        print("loaded %%s" %% name)
 """
 
 
-def import_costs(target, heap=1024 * KIB):
-    """Heap bytes each module holds once imported (after gc.collect()), in import order.
-
-    Bytecode loaded from .mpy lives in the heap (only freezing moves it to flash), so this
-    is most of a server's resident memory before it serves anything.
-    """
-    if target.name == "microcgi":
-        present = {p.stem for p in (target.folder / "microcgi").glob("*.mpy")}
-        names = ["microcgi"] + ["microcgi." + m for m in MODULE_ORDER if m in present]
-        names += sorted("microcgi." + m for m in present - set(MODULE_ORDER) - {"__init__"})
-    else:
-        names = ["microdot"]
+def _probe(target, names, heap=1024 * KIB):
+    """Import names in order in a fresh interpreter; returns ({name: cost}, loaded modules)."""
     probe = target.folder / "heap_probe.py"
-    probe.write_text(_PROBE % (names,))
+    probe.write_text(_PROBE % (list(names),))
     env = dict(os.environ)
     env.pop("MICROPYPATH", None)
     env.update(target.env or {})
-    r = subprocess.run(
-        [MICROPYTHON, "-X", "heapsize=%d" % heap, probe.name],
-        cwd=target.folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    probe.unlink()
+    try:
+        r = subprocess.run(
+            [MICROPYTHON, "-X", "heapsize=%d" % heap, probe.name],
+            cwd=target.folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        probe.unlink()
     costs = {}
+    loaded = set()
     for line in r.stdout.splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[0] == "cost":
             costs[parts[1]] = int(parts[2])
+        elif len(parts) == 2 and parts[0] == "loaded":
+            loaded.add(parts[1])
     if "total" not in costs:
-        log("%s: import probe failed: %s" % (target.label, _tail(r.stdout + r.stderr)))
-    return costs
+        raise RuntimeError("import probe failed: " + _tail(r.stdout + r.stderr))
+    return costs, loaded
+
+
+def import_costs(target):
+    """Heap bytes each module holds once imported (after gc.collect()).
+
+    Bytecode loaded from .mpy lives in the heap (only freezing moves it to flash), so this
+    is most of a server's resident memory before it serves anything. For microcgi the
+    modules a board imports to serve are imported in dependency order, so each figure is
+    that module's own cost; every other module's cost is measured on top of them ("on
+    demand": rare paths, loaded when needed). Returns {"total": B, "modules": {name: B},
+    "on_demand": {name: B}}.
+    """
+    try:
+        if target.name != "microcgi":
+            costs, _ = _probe(target, ["microdot"])
+            return {"total": costs["total"], "modules": {}, "on_demand": {}}
+        _, core = _probe(target, BOARD_ENTRY)
+        # a module's dependencies: what importing it alone loads; fewer first = topological
+        deps = {name: _probe(target, [name])[1] for name in core}
+        order = sorted(core, key=lambda n: (len(deps[n]), n))
+        costs, _ = _probe(target, order)
+        total = costs.pop("total")
+        present = {"microcgi." + p.stem for p in (target.folder / "microcgi").glob("*.mpy")}
+        present -= {"microcgi.__init__", *CPYTHON_ONLY}
+        on_demand = {}
+        for name in sorted(present - core):
+            try:
+                on_demand[name] = _probe(target, [*order, name])[0][name]
+            except RuntimeError:  # not importable on MicroPython (a CPython-only module)
+                continue
+        return {"total": total, "modules": costs, "on_demand": on_demand}
+    except RuntimeError as e:
+        log("%s: %s" % (target.label, e))
+        return {}
 
 
 # -- reporting ---------------------------------------------------------------------------
@@ -598,14 +631,16 @@ def markdown(result):
 
 def breakdown(result):
     """microcgi's resident heap per module, as a markdown table (largest first)."""
-    costs = dict(result["servers"]["microcgi"].get("import_costs") or {})
-    total = costs.pop("total", None)
+    costs = result["servers"]["microcgi"].get("import_costs") or {}
+    total = costs.get("total")
     if not total:
         return ""
     rows = ["| microcgi module | heap once imported | share |", "|---|---|---|"]
-    for name, cost in sorted(costs.items(), key=lambda kv: -kv[1]):
+    for name, cost in sorted(costs["modules"].items(), key=lambda kv: -kv[1]):
         rows.append("| `%s` | %d B | %.0f %% |" % (name, cost, 100.0 * cost / total))
-    rows.append("| **total** | **%d B** | |" % total)
+    rows.append("| **resident core** | **%d B** | |" % total)
+    for name, cost in sorted(costs.get("on_demand", {}).items(), key=lambda kv: -kv[1]):
+        rows.append("| `%s` (on demand) | +%d B | |" % (name, cost))
     return "\n".join(rows)
 
 
@@ -666,11 +701,11 @@ def docs_block(result, table, parts=""):
     if parts:
         lines += [
             "",
-            "Where microcgi's heap goes before it serves anything: each module's bytecode and",
-            "data once imported (`gc.mem_alloc()` after `gc.collect()`, modules imported in",
-            "dependency order so each line is that module's own cost). Code loaded from `.mpy`",
-            "lives in the heap; freezing it into the firmware moves it to flash. A module the",
-            "board drops again after start-up costs only during start-up.",
+            "Where microcgi's heap goes before it serves anything: the bytecode and data of",
+            "each module a board imports to serve (`gc.mem_alloc()` after `gc.collect()`,",
+            "imported in dependency order, so each line is that module's own cost), then what",
+            "each module loaded on demand adds while it is loaded. Code loaded from `.mpy`",
+            "lives in the heap; freezing it into the firmware moves it to flash.",
             "",
             parts,
         ]
@@ -748,7 +783,7 @@ def parse_args(argv):
 
 def measure_target(target, args, trials):
     costs = import_costs(target)
-    log("%s: %s B resident after import" % (target.label, costs.get("total", "?")))
+    log("%s: %s B held once imported" % (target.label, costs.get("total", "?")))
     log("%s: (a) %d sequential requests" % (target.label, args.requests))
     seq = smallest_heap(
         lambda h: sequential_ok(target, h, args.requests), args.lo, args.hi, trials, "(a)"
