@@ -52,7 +52,7 @@ LISTENING_RE = re.compile(rb"microcgi \S+ listening on (http://\S+)\s")
 CANNOT_START_RE = re.compile(rb"microcgi: cannot start: ([^\r\n]*)[\r\n]")
 MPY_VERSION_RE = re.compile(r"mpy v(\d+)\.(\d+)")
 
-CTRL_C, CTRL_D, CTRL_RBRACKET = b"\x03", b"\x04", b"\x1d"
+CTRL_B, CTRL_C, CTRL_D, CTRL_RBRACKET = b"\x02", b"\x03", b"\x04", b"\x1d"
 
 
 class DeployError(Exception):
@@ -495,8 +495,12 @@ def reset_and_watch(mp: Mpremote, timeout: float, out) -> str:
         if not console.wait_for(b"Use Ctrl-] or Ctrl-x to exit", 15):
             raise DeployError(f"mpremote could not open the console of {mp.device}")
         console.buffer = b""
-        console.send(CTRL_C)  # an empty REPL line: Ctrl-D then means "soft reset"
-        time.sleep(0.2)
+        # Ctrl-C stops a running program and empties the REPL line; Ctrl-B leaves the raw
+        # REPL if the board is in it; Ctrl-D is then a soft reset from the friendly REPL,
+        # after which a board runs boot.py and main.py.
+        for key in (CTRL_C, CTRL_B):
+            console.send(key)
+            time.sleep(0.2)
         console.send(CTRL_D)
         shown = 0
         deadline = time.monotonic() + timeout
@@ -506,11 +510,13 @@ def reset_and_watch(mp: Mpremote, timeout: float, out) -> str:
             view = b""
             if since >= 0:
                 view = console.buffer[console.buffer.rfind(b"\n", 0, since) + 1 :]
-            lines = _console_lines(view if since >= 0 else console.buffer)
+            lines = _console_lines(view)
             complete = lines if view.endswith((b"\n", b"> ")) else lines[:-1]
             for line in complete[shown:]:
                 out("  | " + line)
             shown = max(shown, len(complete))
+            if since < 0:
+                lines = _console_lines(console.buffer)  # no reset seen: show what there is
             found = LISTENING_RE.search(console.buffer)
             if found:
                 return found.group(1).decode()

@@ -166,6 +166,10 @@ def test_deploy_then_serve_then_redeploy_one_file(board, site):
     assert first.returncode == 0, first.stdout + first.stderr
     url = f"http://127.0.0.1:{port}/"
     assert first.stdout.strip().splitlines()[-1] == f"microcgi is running at {url}"
+    console = re.findall(r"^  \| (.*)$", first.stdout, re.M)  # the board's console, shown
+    assert console[0] == "MPY: soft reboot"
+    assert "wifi: connected, address 127.0.0.1" in console
+    assert re.fullmatch(r"microcgi \S+ listening on " + re.escape(url), console[-1])
     copied = copies(first.stdout)
     assert "lib/microcgi/server.mpy" in copied and "main.py" in copied
     assert "www/index.html" in copied and "config.json" in copied
