@@ -187,7 +187,7 @@ class Interpreter:
         self.sent_raw = False
         self.held = b""  # console bytes kept back while a private message may be starting
         self.quiet = bytearray()  # what the REPL prints while being put into raw mode
-        self.resetting = None  # "soft" or "hard" when the board asked for a reset
+        self.resetting: str | None = None  # "soft" or "hard": the board asked for a reset
         self.early = b""  # what it printed before its start-up code ran (errors)
 
     def stop(self) -> None:
@@ -318,6 +318,7 @@ class Board:
 
     def _on_board(self) -> None:
         interp = self.interp
+        assert interp is not None
         try:
             data = os.read(interp.fd, 4096)
         except (BlockingIOError, InterruptedError):

@@ -126,6 +126,7 @@ class Mpremote:
         lines: list[str] = []
         pending = b""
         deadline = time.monotonic() + timeout
+        assert proc.stdout is not None
         fd = proc.stdout.fileno()
         try:
             while True:
@@ -327,7 +328,7 @@ def wifi_credentials(ssid: str | None, interactive: bool) -> dict:
 
 
 def config_item(boards, profile, http_port: int | None, wifi: dict | None) -> Item:
-    extra = {}
+    extra: dict[str, object] = {}
     if http_port is not None:
         extra["port"] = http_port
     if wifi is not None:
