@@ -6,14 +6,15 @@
 # This module is compiled (.mpy) so that main.py, which a board compiles from
 # source at every boot, stays a few lines long.
 import gc
+import sys
 import time
 
 from microcgi import __version__
-from microcgi.compat import unload
+from microcgi.compat import const, unload
 
 # keys of config.json that are not server settings
 _BOARD_KEYS = ("board", "network", "wifi", "interpreter", "heap_bytes", "mpy_cross", "runner")
-_WIFI_TRIES = 5
+_WIFI_TRIES = const(5)
 
 
 def read_config(path="config.json"):
@@ -89,7 +90,8 @@ def load_settings(data):
     return plain
 
 
-def serve():
+def start():
+    """Read config.json, bring up Wi-Fi when asked to, listen; returns the Server."""
     data = read_config()
     cfg = load_settings(data)
     addr = cfg.host
@@ -105,17 +107,35 @@ def serve():
     if host in ("0.0.0.0", ""):
         host = addr if addr not in ("0.0.0.0", "") else "127.0.0.1"
     print("microcgi %s listening on http://%s:%d/" % (__version__, host, port))
-    try:
-        server.serve_forever()
-    finally:
-        server.close()
+    return server
+
+
+# what run() drops once the server listens
+_START_UP = ("read_config", "wlan_up", "load_settings", "start", "_BOARD_KEYS")
 
 
 def run():
     """Start the server; print why not and return (the REPL stays usable)."""
+    if "start" not in globals():
+        # an earlier run() dropped the start-up code: load this module afresh
+        sys.modules.pop("microcgi.board", None)
+        from microcgi.board import run
+
+        return run()
+    server = None
     try:
-        serve()
+        server = start()
+        # The start-up code has done its work: a board needs the heap it takes
+        # more while it serves (this module stays loaded: run() is running).
+        g = globals()
+        for name in _START_UP:
+            g.pop(name, None)
+        gc.collect()
+        server.serve_forever()
     except KeyboardInterrupt:
         print("microcgi: stopped")
     except Exception as e:  # noqa: BLE001 - print and leave the REPL usable
         print("microcgi: cannot start:", e)
+    finally:
+        if server is not None:
+            server.close()

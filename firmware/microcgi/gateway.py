@@ -8,7 +8,7 @@
 # output, so this one parser serves both, as Go's net/http/cgi host.go does for child.go.
 from microcgi.compat import const
 from microcgi.errors import ScriptError
-from microcgi.http11 import has_ctl, is_token
+from microcgi.http11 import split_field
 
 # Module defaults; the server passes its configured limits.
 DEFAULT_MAX_HEADER_BYTES = 8 * 1024  # script header block, blank line included (SPEC 7.1)
@@ -231,14 +231,12 @@ def parse_script_headers(block):
     for line in block.split(b"\n") if block else ():
         if line[-1:] == b"\r":
             line = line[:-1]
-        # RFC 9112 section 5: no whitespace before the colon, OWS around the value. A
-        # line that starts with whitespace (obs-fold, RFC 9112 section 5.2) is rejected
-        # rather than unfolded: no CGI library writes one, and a stray one is a bug. A
-        # control character (a bare CR above all) would let a script split the response.
-        name, colon, value = line.partition(b":")
-        value = value.strip(b" \t")
-        if not colon or not is_token(name) or has_ctl(value):
+        # obs-fold is rejected rather than unfolded: no CGI library writes one, and a
+        # stray one is a bug. A bare CR would let a script split the response.
+        field = split_field(line)
+        if field is None:
             raise ScriptError("cgi: malformed header line %r" % line)
+        name, value = field
         lname = name.lower()
         if lname == b"status":
             if status is not None:

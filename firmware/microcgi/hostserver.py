@@ -4,21 +4,46 @@
 # ROOT through a symlink. server.py swaps these classes in for its own on CPython,
 # so everything that makes a server.Server gets them there.
 import os
+import socket
 
 from microcgi import server
+from microcgi.compat import ticks_add, ticks_ms
 from microcgi.errors import Forbidden
 
 _CACHE_FILE_MAX = 64 * 1024  # files up to this size are kept in memory
 _CACHE_TOTAL = 16 * 1024 * 1024  # ... up to this much in all
 _REAL_CACHE_MAX = 1024  # paths whose symlink check is remembered
+_LINGER_MS = 2000  # after the response: read and drop what the client still sends
 
 
 class Connection(server.Connection):
-    def _send_file_chunk(self):
-        # from the file's own position (send_file() seeks to the start of a range)
-        n = os.sendfile(self.sock.fileno(), self.file.fileno(), None, self.file_left)
-        self.file_left -= n
-        return n
+    def _pump_file(self):
+        """sendfile() from the file's own position (send_file() seeks to the start of
+        a range) until done (True) or the socket is full (BlockingIOError)."""
+        out = self.sock.fileno()
+        fd = self.file.fileno()
+        while self.file_left:
+            n = os.sendfile(out, fd, None, self.file_left)
+            if not n:
+                # the file shrank under us: the promised length can't be kept
+                self.close_after = True
+                self.abort()
+                return True
+            self.file_left -= n
+        self._close_file()
+        return True
+
+    def linger(self):
+        """Half-close and drop input for a moment, so the client reads our answer."""
+        self.phase = server.LINGER
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.abort()
+            return
+        self.mask = 0
+        self._want(server.POLLIN, True)
+        self.deadline = ticks_add(ticks_ms(), _LINGER_MS)
 
 
 class Server(server.Server):

@@ -5,79 +5,78 @@
 # main() may be a generator: the loop resumes it between polls, so other
 # connections progress while it works. Timeout and output cap are cooperative:
 # every write and every resume checks them and raises inside the script.
+import gc
 import io
 
 from microcgi import compat
-from microcgi.compat import ticks_diff, ticks_ms
+from microcgi.compat import const, ticks_add, ticks_diff, ticks_ms
 from microcgi.runner import Runner
+
+# task states
+_WAITING = const(0)  # for the end of the request body
+_RUNNABLE = const(1)
+_GENERATOR = const(2)  # main() returned a generator, resumed at every tick
+_DONE = const(3)
+
+# Heap kept free for the compiler: its parser wants 1 KB in one piece, which a board's
+# heap, fragmented after a while of serving, may no longer have.
+_COMPILE_ROOM = const(2048)
 
 
 class ScriptStopped(Exception):
-    """Raised inside a script at a write or resume once it must stop."""
+    """Raised inside a script at a write or resume once it must stop.
 
-
-class _Timeout(ScriptStopped):
-    pass
-
-
-class _OverCap(ScriptStopped):
-    pass
-
-
-class _Stdout:
-    """What a script writes to; every write checks the deadline and the cap."""
-
-    def __init__(self, task):
-        self.task = task
-
-    def write(self, data):
-        task = self.task
-        task.check()
-        if not task.job.on_output(data):
-            raise _OverCap("output cap")
-        return len(data)
-
-    def flush(self):
-        pass
+    args[0] is the outcome the job is told ("timeout", "killed"), or None when the
+    server cancelled the script (nothing is told then).
+    """
 
 
 class _Task:
-    """One script run: the handle the server holds (feed_body, end_body, ...)."""
+    """One script run: the handle the server holds (feed_body, end_body, cancel,
+    backlog) and the script's stdout (write, flush)."""
 
     def __init__(self, runner, job):
         self.runner = runner
         self.job = job
         self.body = []
-        self.state = 0  # 0 waiting for the body, 1 runnable, 2 generator, 3 done
+        self.state = _WAITING
         self.gen = None
-        self.deadline = ticks_ms() + 0
-        self.deadline = compat.ticks_add(ticks_ms(), job.timeout_ms)
-        self.out = _Stdout(self)
+        self.deadline = ticks_add(ticks_ms(), job.timeout_ms)
 
     # ---- the handle ----
     def feed_body(self, data):
-        if self.state == 0:
+        if self.state == _WAITING:
             self.body.append(bytes(data))
 
     def end_body(self):
-        if self.state == 0:
-            self.state = 1
+        if self.state == _WAITING:
+            self.state = _RUNNABLE
             self.runner.ready.append(self)
 
     def cancel(self):
-        if self.state != 3:
-            self.state = 3
+        if self.state != _DONE:
+            self.state = _DONE
             self._close_gen()
 
     def backlog(self):
         return 0
 
+    # ---- the script's stdout: every write checks the deadline and the cap ----
+    def write(self, data):
+        self.check()
+        if not self.job.on_output(data):
+            raise ScriptStopped("killed")
+        return len(data)
+
+    def flush(self):
+        pass
+
     # ---- running ----
     def check(self):
-        if self.state == 3:
-            raise ScriptStopped("cancelled")
+        if self.state == _DONE:
+            raise ScriptStopped(None)
         if ticks_diff(ticks_ms(), self.deadline) >= 0:
-            raise _Timeout("timeout")
+            raise ScriptStopped("timeout")
 
     def _close_gen(self):
         gen, self.gen = self.gen, None
@@ -88,51 +87,46 @@ class _Task:
                 pass
 
     def step(self):
-        """Run the script (state 1) or resume its generator (state 2) once."""
+        """Run the script (_RUNNABLE) or resume its generator (_GENERATOR) once."""
+        job = self.job
         try:
-            if self.state == 1:
-                main = self.runner.load(self.job.filename)
+            if self.state == _RUNNABLE:
+                main = self.runner.load(job.filename)
                 stdin = io.BytesIO(b"".join(self.body))
                 self.body = None
                 self.check()
-                result = main(self.job.environ, stdin, self.out)
+                result = main(job.environ, stdin, self)
                 if result is not None and hasattr(result, "send"):
                     self.gen = result
-                    self.state = 2
+                    self.state = _GENERATOR
                     return
             else:
                 self.check()
                 try:
                     chunk = next(self.gen)
                 except StopIteration:
-                    chunk = None
-                    self.gen = None
+                    chunk = self.gen = None
                 if self.gen is not None:
                     if chunk:
-                        self.out.write(chunk)
+                        self.write(chunk)
                     return
-            self._end("exit", 0)
-        except _Timeout:
-            self._end("timeout", None)
-        except _OverCap:
-            self._end("killed", "output cap")
-        except ScriptStopped:
-            self._end(None, None)
+            outcome, detail = "exit", 0
+        except ScriptStopped as e:
+            outcome = e.args[0]
+            detail = "output cap" if outcome == "killed" else None
         except MemoryError:
             self._close_gen()
             self.body = None
-            self.runner.collect()
-            self._end("memory", None)
+            gc.collect()
+            outcome, detail = "memory", None
         except Exception as e:  # noqa: BLE001 - a script's bug must not stop the server
-            self.runner.log_exception(self.job, e)
-            self._end("error", "exception %s: %s" % (type(e).__name__, e))
-
-    def _end(self, outcome, detail):
+            self.runner.log_exception(job, e)
+            outcome, detail = "error", "exception %s: %s" % (type(e).__name__, e)
         self._close_gen()
         was = self.state
-        self.state = 3
-        if outcome is not None and was != 3:
-            self.job.on_exit(outcome, detail)
+        self.state = _DONE
+        if outcome is not None and was != _DONE:
+            job.on_exit(outcome, detail)
 
 
 class CallableRunner(Runner):
@@ -147,6 +141,7 @@ class CallableRunner(Runner):
         self.ready = []  # tasks to step at the next tick
         self.running = []  # generator tasks
         self.cache = {}  # filename -> (size, mtime, main)
+        self.room = bytearray(_COMPILE_ROOM)  # given to the compiler (load())
 
     def start(self, job, loop):
         return _Task(self, job)
@@ -161,16 +156,16 @@ class CallableRunner(Runner):
         if self.ready:
             ready, self.ready = self.ready, []
             for task in ready:
-                if task.state == 1:
+                if task.state == _RUNNABLE:
                     task.step()
-                    if task.state == 2:
+                    if task.state == _GENERATOR:
                         self.running.append(task)
         if self.running:
             still = []
             for task in self.running:
-                if task.state == 2:
+                if task.state == _GENERATOR:
                     task.step()
-                if task.state == 2:
+                if task.state == _GENERATOR:
                     still.append(task)
             self.running = still
 
@@ -187,26 +182,30 @@ class CallableRunner(Runner):
         if hit is not None and hit[0] == size and hit[1] == mtime:
             return hit[2]
         self.cache.pop(filename, None)
+        hit = None
         with open(filename) as f:
             source = f.read()
         scope = {"__name__": "microcgi_script", "__file__": filename}
-        code = compile(source, filename, "exec")
-        source = None
-        exec(code, scope)
+        self.room = None
+        try:
+            code = compile(source, filename, "exec")
+            source = None
+            exec(code, scope)
+        finally:
+            code = source = None
+            gc.collect()  # the compiler's scratch, before it fragments the heap
+            try:
+                self.room = bytearray(_COMPILE_ROOM)
+            except MemoryError:
+                pass  # taken again at the next load
         main = scope.get("main")
         if main is None:
             raise ValueError("%s defines no main(environ, stdin, stdout)" % filename)
         self.cache[filename] = (size, mtime, main)
-        self.collect()
         return main
 
     def collect(self):
-        try:
-            import gc
-
-            gc.collect()
-        except ImportError:  # pragma: no cover
-            pass
+        gc.collect()
 
     def log_exception(self, job, e):
         buf = io.StringIO()

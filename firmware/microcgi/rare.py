@@ -12,8 +12,24 @@ _MAX_REDIRECTS = 5  # SPEC 7.3
 
 
 def directory(server, conn, req, path, fs):
-    """A folder without an index file: 301 to its slash form, or its listing (SPEC 4)."""
-    if not path.endswith("/"):
+    """A folder (SPEC 4): its index file, a 301 to its slash form, or its listing."""
+    if path.endswith("/"):
+        for name in server.cfg.index:
+            try:
+                mode, size, mtime = compat.stat(fs + name)
+            except OSError:
+                continue
+            if mode & compat.S_IFMT == compat.S_IFDIR:
+                continue
+            interp = server.interpreter(fs + name, path + name, mode)
+            if interp is not None:
+                server.run_script(conn, req, path + name, fs + name, None, interp)
+            elif req.method in ("GET", "HEAD"):
+                conn.send_file(fs + name, size, mtime, name)
+            else:
+                raise HTTPError("method not allowed on a static file", 405)
+            return
+    else:
         from microcgi.urlpath import quote_path
 
         location = quote_path(path) + "/"

@@ -28,9 +28,7 @@ _WOULD_BLOCK = (errno.EAGAIN, errno.ETIMEDOUT)
 SOFTWARE = "microcgi/" + __version__
 SERVER_LINE = b"Server: " + SOFTWARE.encode() + b"\r\n"
 _SEND_TIMEOUT_MS = const(30000)  # a client that reads nothing for this long is dropped
-_LINGER_MS = const(2000)  # after an error: read and drop what the client still sends
 _MAX_PIPELINE = const(65536)  # bytes read ahead of the request being answered
-_SCRIPT_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 
 _REFUSED = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -43,7 +41,7 @@ _REFUSED = (
 _IDLE = const(0)  # waiting for the first byte of a request
 _HEAD = const(1)  # part of a request head received
 _BUSY = const(2)  # a request is being answered
-_LINGER = const(3)  # closing: output sent, draining input
+LINGER = const(3)  # closing: output sent, draining input (hostserver.Connection.linger)
 _CLOSED = const(4)
 
 
@@ -161,7 +159,7 @@ class Connection:
                 # and a script must not outlive its client (SPEC 3).
                 self.abort()
             return
-        if phase == _LINGER:
+        if phase == LINGER:
             return
         # the parser copies the bytes: the buffer is free again for the next recv
         self.parser.feed(server.view[:n])
@@ -303,7 +301,9 @@ class Connection:
             return  # flush() comes back here
         server = self.server
         if server.access_log is not None and self.req is not None:
-            server.access(self)
+            from microcgi.rare import access_line
+
+            server.access_log(access_line(self))
         if self.close_after:
             self.linger()
             return
@@ -470,76 +470,49 @@ class Connection:
                 n = sock.send(first) or 0
                 if n < len(first):
                     out[0] = memoryview(first)[n:]
-                    self._blocked()
-                    return
+                    break
                 out.pop(0)
-            if self.file_left and not self._pump_file():
-                self._blocked()
-                return
+            else:
+                if not self.file_left or self._pump_file():
+                    self._want(POLLOUT, False)
+                    if self.phase == _BUSY and self.job is None:
+                        self.maybe_done()
+                    return
         except OSError as e:
-            if e.errno in _WOULD_BLOCK:
-                self._blocked()
+            if e.errno not in _WOULD_BLOCK:
+                self.abort()
                 return
-            self.abort()
-            return
-        self._want(POLLOUT, False)
-        if self.phase == _BUSY and self.job is None:
-            self.maybe_done()
-
-    def _blocked(self):
+        # the socket is full: go on when it has room, or give up on the client
         self._want(POLLOUT, True)
         self.deadline = ticks_add(ticks_ms(), _SEND_TIMEOUT_MS)
 
     def _pump_file(self):
         """Send file bytes until done (True) or the socket is full (False)."""
-        while self.file_left:
-            n = self._send_file_chunk()
-            if n is None:
-                return False
-            if not n:
-                break
-        if self.file_left:
-            # the file shrank under us: the promised length can't be kept
-            self.close_after = True
-            self.abort()
-            return True
-        self._close_file()
-        return True
-
-    def _send_file_chunk(self):
-        """Bytes of the file sent (0 at its end), or None when the socket took only part."""
-        # The chunk goes through the server's one buffer, so nothing may stay in it
+        # The chunks go through the server's one buffer, so nothing may stay in it
         # between polls: what the socket did not take is read again next time.
         f = self.file
         view = self.server.view
         size = len(view)
-        got = f.readinto(view[: size if self.file_left > size else self.file_left])
-        if not got:
-            return 0
-        try:
-            n = self.sock.send(view[:got]) or 0
-        except OSError:
-            f.seek(-got, 1)
-            raise
-        self.file_left -= n
-        if n < got:
-            f.seek(n - got, 1)
-            return None
-        return n
+        while self.file_left:
+            got = f.readinto(view[: size if self.file_left > size else self.file_left])
+            if not got:
+                # the file shrank under us: the promised length can't be kept
+                self.close_after = True
+                self.abort()
+                return True
+            try:
+                n = self.sock.send(view[:got]) or 0
+            except OSError:
+                f.seek(-got, 1)
+                raise
+            self.file_left -= n
+            if n < got:
+                f.seek(n - got, 1)
+                return False
+        self._close_file()
+        return True
 
     # ---- endings ----------------------------------------------------------
-
-    def linger(self):
-        """Half-close and drop input for a moment, so the client reads our answer."""
-        self.phase = _LINGER
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except (OSError, AttributeError):
-            self.abort()
-            return
-        self.mask = 0
-        self._want(POLLIN, True)
-        self.deadline = ticks_add(ticks_ms(), _LINGER_MS)
 
     def expire(self, now):
         """The deadline passed."""
@@ -569,6 +542,10 @@ class Connection:
         self._close_file()
         self.out = []
         self.server.drop(self)
+
+    # After the response, with input maybe still coming: MicroPython sockets have
+    # no shutdown() to half-close with, so a board just closes (hostserver lingers).
+    linger = abort
 
 
 class Server:
@@ -705,9 +682,6 @@ class Server:
             self.sock.close()
             self.sock = None
 
-    def collect(self):
-        gc.collect()
-
     # ---- connections -------------------------------------------------------
 
     def on_poll(self, obj, ev):
@@ -771,12 +745,6 @@ class Server:
             self._date = b"Date: " + compat.http_date(t) + b"\r\n"
         return self._date
 
-    def access(self, conn):
-        """Write the access-log line of conn's request."""
-        from microcgi.rare import access_line
-
-        self.access_log(access_line(conn))
-
     # ---- routing (SPEC 2, 4, 5) --------------------------------------------
 
     def route(self, conn, req, path):
@@ -790,11 +758,16 @@ class Server:
         if self.realpath is not None:
             self.check_inside(fs)  # hostserver: no symlink out of ROOT
         if mode & compat.S_IFMT == compat.S_IFDIR:
-            self._route_dir(conn, req, path, fs)
+            from microcgi import rare
+
+            try:
+                rare.directory(self, conn, req, path, fs)  # index, redirect or listing
+            finally:
+                unload("microcgi.rare")
             return
-        interp = self._interpreter(fs, path, mode)
+        interp = self.interpreter(fs, path, mode)
         if interp is not None:
-            self._run(conn, req, path, fs, None, interp)
+            self.run_script(conn, req, path, fs, None, interp)
             return
         if req.method not in ("GET", "HEAD"):
             if req.method == "OPTIONS":
@@ -817,37 +790,13 @@ class Server:
             except OSError:
                 raise NotFound("no such file")
             if mode & compat.S_IFMT != compat.S_IFDIR:
-                interp = self._interpreter(fs, head, mode)
+                interp = self.interpreter(fs, head, mode)
                 if interp is None:
                     raise NotFound("no such file")
-                self._run(conn, req, head, fs, path[i:], interp)
+                self.run_script(conn, req, head, fs, path[i:], interp)
                 return
 
-    def _route_dir(self, conn, req, path, fs):
-        if path.endswith("/"):
-            for name in self.cfg.index:
-                try:
-                    mode, size, mtime = compat.stat(fs + name)
-                except OSError:
-                    continue
-                if mode & compat.S_IFMT == compat.S_IFDIR:
-                    continue
-                interp = self._interpreter(fs + name, path + name, mode)
-                if interp is not None:
-                    self._run(conn, req, path + name, fs + name, None, interp)
-                elif req.method in ("GET", "HEAD"):
-                    conn.send_file(fs + name, size, mtime, name)
-                else:
-                    raise HTTPError("method not allowed on a static file", 405)
-                return
-        from microcgi import rare
-
-        try:
-            rare.directory(self, conn, req, path, fs)  # a redirect or a listing
-        finally:
-            unload("microcgi.rare")
-
-    def _interpreter(self, fs, path, mode):
+    def interpreter(self, fs, path, mode):
         """The interpreter of a mapped script ("" = run itself), or None for a plain file."""
         name = path[path.rfind("/") + 1 :]
         dot = name.rfind(".")
@@ -862,9 +811,8 @@ class Server:
             return "/bin/sh"
         return interp
 
-    def _run(self, conn, req, script_name, fs, path_info, interp):
-        if req.method not in _SCRIPT_METHODS:
-            raise HTTPError("method not allowed", 405)
+    def run_script(self, conn, req, script_name, fs, path_info, interp):
+        # every method the parser lets through may run a script (SPEC 5)
         if self.runner is None:
             raise ScriptError("no script runner")
         job = _Job(conn, script_name, fs, path_info, interp)
