@@ -279,8 +279,10 @@ def render(data):
     settings = data["settings"]
     return "\n".join(
         [
-            f"Command: {_command(data)} — {data['date']}, {settings['rounds']} rounds × "
-            f"{settings['seconds']} s per case, servers interleaved round by round.",
+            f"Command: {_command(data)} — {data['date']}{_commit(data)}; "
+            f"{settings['rounds']} round{'s' * (settings['rounds'] != 1)} × "
+            f"{settings['seconds']} s per case, servers "
+            "interleaved round by round.",
             "",
             f"Machine: {machine_line(data['machine'], data['cgi_python'])}; load average "
             f"{data['loadavg_start'][0]:.2f} before the run, {data['loadavg_end'][0]:.2f} after.",
@@ -314,6 +316,10 @@ def _warnings(data):
     if not notes:
         return []
     return ["", "Notes from the run:", "", *(f"- {note}" for note in notes)]
+
+
+def _commit(data):
+    return f", microcgi at commit {data['commit']}" if data.get("commit") else ""
 
 
 def _command(data):

@@ -249,8 +249,34 @@ def _load(tag, case, name, running, data, entry, args, wrk, lua):
     time.sleep(args.pause)
 
 
+def git_commit():
+    """The commit the measured code is at, marked when firmware/ or host/ differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=srv.REPO,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "firmware", "host"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=srv.REPO,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    commit = head.stdout.strip()
+    return commit + " + uncommitted changes" if dirty.stdout.strip() else commit
+
+
 def new_data(args, argv, servers):
     return {
+        "commit": git_commit(),
         "command": command_line(argv)[0],
         "make": command_line(argv)[1],
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
