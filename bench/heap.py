@@ -595,13 +595,31 @@ def describe_interpreter():
     return "%s (mpy v%s.%s, %s)" % (" ".join(parts[:-3]), parts[-3], parts[-2], arch)
 
 
-def git_commit():
-    r = subprocess.run(
-        ["git", "-C", str(REPO), "log", "-1", "--format=%h %cs", "--", "firmware"],
-        capture_output=True,
-        text=True,
-    )
-    return r.stdout.strip()
+def git_commit(rev=None):
+    """ "<hash> <date>" of the firmware measured; notes uncommitted changes."""
+    args = ["git", "-C", str(REPO), "log", "-1", "--format=%h %cs"]
+    r = subprocess.run([*args, rev or "HEAD", "--", "firmware"], capture_output=True, text=True)
+    text = r.stdout.strip()
+    if rev is None:
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "firmware"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        if dirty:
+            text += " plus uncommitted changes"
+    return text
+
+
+def export_firmware(rev, dest):
+    """firmware/ as committed at rev, extracted under dest; returns its path."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "firmware"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest / "firmware"
 
 
 def fmt_heap(n):
@@ -801,6 +819,7 @@ def parse_args(argv):
         "--servers", default="microcgi,microdot", help="comma-separated: microcgi,microdot"
     )
     p.add_argument("--firmware", type=Path, default=FIRMWARE, help="firmware tree to measure")
+    p.add_argument("--commit", help="measure firmware/ as committed at this git revision")
     p.add_argument("--json", type=Path, default=RESULTS)
     p.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
     p.add_argument("--keep", action="store_true", help="keep the build folders (printed)")
@@ -870,10 +889,19 @@ def main(argv=None):
         print("bench/heap.py: unknown server %s" % ", ".join(unknown), file=sys.stderr)
         return 2
     workdir = tempfile.mkdtemp(prefix="microcgi-heap-")
+    if args.commit:
+        try:
+            args.firmware = export_firmware(args.commit, Path(workdir) / "export")
+        except subprocess.CalledProcessError as e:
+            shutil.rmtree(workdir, ignore_errors=True)
+            print("bench/heap.py: cannot export %s: %s" % (args.commit, e), file=sys.stderr)
+            return 2
     trials = []
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "firmware_commit": git_commit(),
+        "firmware_commit": git_commit(args.commit)
+        if args.commit or args.firmware == FIRMWARE
+        else str(args.firmware),
         "interpreter": describe_interpreter(),
         "machine": "%s, %d CPUs" % (platform.machine(), os.cpu_count() or 0),
         "quick": args.quick,
