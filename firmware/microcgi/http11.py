@@ -9,14 +9,8 @@
 from microcgi.compat import const, unload
 from microcgi.errors import ProtocolError
 
-NEED_DATA = object()
-
-
-class EndOfMessage:
-    pass
-
-
-END = EndOfMessage()
+NEED_DATA = object()  # the sentinels: no event until more bytes come,
+END = object()  # and the end of one request's body (h11's EndOfMessage)
 
 # RFC 9110 section 9 plus PATCH (RFC 5789); anything else is 501. One bytes object,
 # each name between spaces: a board keeps one object instead of eight.

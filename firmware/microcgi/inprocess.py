@@ -10,7 +10,6 @@ import io
 
 from microcgi import compat
 from microcgi.compat import const, ticks_add, ticks_diff, ticks_ms
-from microcgi.runner import Runner
 
 # task states
 _WAITING = const(0)  # for the end of the request body
@@ -129,8 +128,8 @@ class _Task:
             job.on_exit(outcome, detail)
 
 
-class CallableRunner(Runner):
-    """Runs scripts as Python callables inside the server process.
+class CallableRunner:
+    """A runner.Runner that runs scripts as Python callables inside the server process.
 
     Args:
         log: a function taking one line for the error log.
@@ -141,7 +140,8 @@ class CallableRunner(Runner):
         self.ready = []  # tasks to step at the next tick
         self.running = []  # generator tasks
         self.cache = {}  # filename -> (size, mtime, main)
-        self.room = bytearray(_COMPILE_ROOM)  # given to the compiler (load())
+        self.room = None  # heap given to the compiler (load())
+        self._take_room()
 
     def start(self, job, loop):
         return _Task(self, job)
@@ -149,8 +149,7 @@ class CallableRunner(Runner):
     def wants_cpu(self):
         return bool(self.ready or self.running)
 
-    def busy(self):
-        return self.wants_cpu()
+    busy = wants_cpu
 
     def tick(self, now_ms):
         if self.ready:
@@ -194,18 +193,18 @@ class CallableRunner(Runner):
         finally:
             code = source = None
             gc.collect()  # the compiler's scratch, before it fragments the heap
-            try:
-                self.room = bytearray(_COMPILE_ROOM)
-            except MemoryError:
-                pass  # taken again at the next load
+            self._take_room()
         main = scope.get("main")
         if main is None:
             raise ValueError("%s defines no main(environ, stdin, stdout)" % filename)
         self.cache[filename] = (size, mtime, main)
         return main
 
-    def collect(self):
-        gc.collect()
+    def _take_room(self):
+        try:
+            self.room = bytearray(_COMPILE_ROOM)
+        except MemoryError:
+            pass  # tried again after the next compile
 
     def log_exception(self, job, e):
         buf = io.StringIO()

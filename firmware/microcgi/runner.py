@@ -4,6 +4,10 @@
 # SubprocessRunner (host/, fork+exec on Linux) or CallableRunner (in-process
 # Python callables, for boards without fork). Both report raw CGI output
 # through job.on_output(), so one gateway.ScriptOutput parses it.
+#
+# These classes are the contract. The firmware follows it without inheriting
+# (server._Job is a ScriptJob, inprocess.CallableRunner a Runner, as host's
+# SubprocessRunner is), so that a board never spends RAM on this module.
 
 
 class ScriptJob:

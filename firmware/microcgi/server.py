@@ -19,7 +19,6 @@ import socket
 from microcgi import __version__, compat, gateway, http11, static
 from microcgi.compat import const, ticks_add, ticks_diff, ticks_ms, unload
 from microcgi.errors import HTTPError, NotFound, ProtocolError, ScriptError
-from microcgi.runner import ScriptJob
 
 POLLIN = select.POLLIN
 POLLOUT = select.POLLOUT
@@ -45,8 +44,8 @@ LINGER = const(3)  # closing: output sent, draining input (hostserver.Connection
 _CLOSED = const(4)
 
 
-class _Job(ScriptJob):
-    """A ScriptJob whose callbacks land in its connection.
+class _Job:
+    """A runner.ScriptJob whose callbacks land in its connection.
 
     It also carries what gateway.build_environ() reads of the connection and of the
     routed script (so it is passed as both), and the script's state on the server side.
@@ -55,11 +54,16 @@ class _Job(ScriptJob):
     def __init__(self, conn, script_name, filename, path_info, interpreter):
         server = conn.server
         slash = filename.rfind("/")
-        timeout_ms = int(server.cfg.script_timeout * 1000)
-        nph = filename[slash + 1 : slash + 5] == "nph-"
-        ScriptJob.__init__(
-            self, filename, interpreter, None, filename[:slash] or "/", timeout_ms, nph
-        )
+        base = filename[slash + 1 :]
+        # the fields of runner.ScriptJob
+        self.filename = filename
+        self.interpreter = interpreter  # "" = execute the file itself
+        self.environ = None  # built when the script starts
+        self.cwd = filename[:slash] or "/"
+        self.timeout_ms = int(server.cfg.script_timeout * 1000)
+        self.nph = base[:4] == "nph-"
+        self.name = base
+        self.argv = [interpreter or filename, base]
         self.conn = conn
         self.script_name = script_name
         self.path_info = path_info
@@ -68,7 +72,7 @@ class _Job(ScriptJob):
         self.server_port = server.port
         self.remote_addr, self.remote_port = conn.remote
         self.stream = False
-        for prefix in server.stream_prefixes:
+        for prefix in server.cfg.stream_output:
             if script_name.startswith(prefix):
                 self.stream = True
         self.output = None  # gateway.ScriptOutput
@@ -359,7 +363,7 @@ class Connection:
     def start_script(self, job):
         server = self.server
         cfg = server.cfg
-        job.environ = gateway.build_environ(self.req, job, job, server)
+        job.environ = gateway.build_environ(self.req, job, job, server.cfg)
         job.output = gateway.ScriptOutput(cfg.max_script_header, cfg.max_output, job.stream)
         try:
             handle = server.runner.start(job, server)
@@ -571,10 +575,6 @@ class Server:
         while len(root) > 1 and root.endswith("/"):
             root = root[:-1]
         self.root = root
-        # what gateway.build_environ() reads of the configuration
-        self.software = SOFTWARE
-        self.path_env = cfg.path_env
-        self.extra_env = cfg.env
         self.poller = select.poll()
         self.handlers = {}
         self.conns = []
@@ -589,9 +589,6 @@ class Server:
         self._ipoll = getattr(self.poller, "ipoll", None)
         # (socket, buffer) -> bytes read; MicroPython sockets have readinto() only
         self.recv_into = getattr(socket.socket, "recv_into", None) or socket.socket.readinto
-        self.stream_prefixes = cfg.stream_output
-        self.cgi = cfg.cgi
-        self._wants_cpu = getattr(runner, "wants_cpu", None)
 
     # ---- the loop's registry (used by runners too) -------------------------
 
@@ -637,7 +634,7 @@ class Server:
     def run_once(self, timeout_ms=None):
         runner = self.runner
         if timeout_ms is None:
-            if self._wants_cpu is not None and self._wants_cpu():
+            if runner is not None and runner.wants_cpu():
                 timeout_ms = 0  # an in-process script is waiting to be resumed
             elif self.conns or (runner is not None and runner.busy()):
                 timeout_ms = 200
@@ -801,7 +798,7 @@ class Server:
         name = path[path.rfind("/") + 1 :]
         dot = name.rfind(".")
         ext = name[dot:] if dot > 0 else ""
-        interp = self.cgi.get(ext)
+        interp = self.cfg.cgi.get(ext)
         executable = mode & 0o111
         if interp is None:
             if path.startswith("/cgi-bin/") and executable:
