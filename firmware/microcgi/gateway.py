@@ -288,21 +288,23 @@ class ScriptOutput:
     around the new bytes; it is freed once the block is parsed.
     """
 
+    # Values every new collector starts with: class attributes until set, so that a
+    # new one is a small object (an instance's attributes live in a table that grows).
+    stream = False
+    head_done = False
+    status = reason = headers = local_redirect = None
+    body_len = 0
+    error = None
+
     def __init__(
         self, max_header=DEFAULT_MAX_HEADER_BYTES, max_output=DEFAULT_MAX_OUTPUT, stream=False
     ):
         self.max_header = max_header
         self.max_output = max_output
-        self.stream = stream
+        if stream:
+            self.stream = True
         self.total = 0
-        self.head_done = False
-        self.status = None
-        self.reason = None
-        self.headers = None
-        self.local_redirect = None
         self.body = []
-        self.body_len = 0
-        self.error = None
         # A virtual "\n" in front: the block ends at the first LF followed by LF or
         # CRLF, and a blank first line (an empty block) then needs no special case.
         self._hdr = bytearray(b"\n")

@@ -38,13 +38,14 @@ class Data:
 class Request:
     """One request head. Bytes stay bytes; method and version are str."""
 
+    body_length = None  # bytes of body, once known (de-chunked)
+    chunked = False
+
     def __init__(self, method, target, version, headers):
         self.method = method
         self.target = target
         self.version = version
         self.headers = headers  # [(lower-case name, value)], in order
-        self.body_length = None  # bytes of body, once known (de-chunked)
-        self.chunked = False
         self.keep_alive = version == "HTTP/1.1"
         q = target.find(b"?")
         if q < 0:

@@ -17,10 +17,6 @@ _RUNNABLE = const(1)
 _GENERATOR = const(2)  # main() returned a generator, resumed at every tick
 _DONE = const(3)
 
-# Heap kept free for the compiler: its parser wants 1 KB in one piece, which a board's
-# heap, fragmented after a while of serving, may no longer have.
-_COMPILE_ROOM = const(2048)
-
 
 class ScriptStopped(Exception):
     """Raised inside a script at a write or resume once it must stop.
@@ -140,8 +136,6 @@ class CallableRunner:
         self.ready = []  # tasks to step at the next tick
         self.running = []  # generator tasks
         self.cache = {}  # filename -> (size, mtime, main)
-        self.room = None  # heap given to the compiler (load())
-        self._take_room()
 
     def start(self, job, loop):
         return _Task(self, job)
@@ -185,7 +179,6 @@ class CallableRunner:
         with open(filename) as f:
             source = f.read()
         scope = {"__name__": "microcgi_script", "__file__": filename}
-        self.room = None
         try:
             code = compile(source, filename, "exec")
             source = None
@@ -193,18 +186,11 @@ class CallableRunner:
         finally:
             code = source = None
             gc.collect()  # the compiler's scratch, before it fragments the heap
-            self._take_room()
         main = scope.get("main")
         if main is None:
             raise ValueError("%s defines no main(environ, stdin, stdout)" % filename)
         self.cache[filename] = (size, mtime, main)
         return main
-
-    def _take_room(self):
-        try:
-            self.room = bytearray(_COMPILE_ROOM)
-        except MemoryError:
-            pass  # tried again after the next compile
 
     def log_exception(self, job, e):
         buf = io.StringIO()

@@ -28,6 +28,8 @@ SOFTWARE = "microcgi/" + __version__
 SERVER_LINE = b"Server: " + SOFTWARE.encode() + b"\r\n"
 _SEND_TIMEOUT_MS = const(30000)  # a client that reads nothing for this long is dropped
 _MAX_PIPELINE = const(65536)  # bytes read ahead of the request being answered
+_ACCEPT_ROOM = const(4096)  # free heap wanted before one more client is accepted
+_mem_free = getattr(gc, "mem_free", None)  # MicroPython
 
 _REFUSED = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -51,6 +53,15 @@ class _Job:
     routed script (so it is passed as both), and the script's state on the server side.
     """
 
+    # set when they change (class attributes until then: a smaller object)
+    environ = None  # built when the script starts
+    nph = False  # nph-*: the script writes the whole response (SPEC 7.8)
+    stream = False  # output sent as it comes (SPEC 7.5)
+    output = None  # gateway.ScriptOutput
+    handle = None  # the runner's handle, once started
+    error = None  # the ScriptError that stopped the output
+    pending = None  # body pieces held while a chunked body arrives
+
     def __init__(self, conn, script_name, filename, path_info, interpreter):
         server = conn.server
         slash = filename.rfind("/")
@@ -58,10 +69,10 @@ class _Job:
         # the fields of runner.ScriptJob
         self.filename = filename
         self.interpreter = interpreter  # "" = execute the file itself
-        self.environ = None  # built when the script starts
         self.cwd = filename[:slash] or "/"
         self.timeout_ms = int(server.cfg.script_timeout * 1000)
-        self.nph = base[:4] == "nph-"
+        if base[:4] == "nph-":
+            self.nph = True
         self.name = base
         self.argv = [interpreter or filename, base]
         self.conn = conn
@@ -71,14 +82,9 @@ class _Job:
         self.server_addr = server.addr
         self.server_port = server.port
         self.remote_addr, self.remote_port = conn.remote
-        self.stream = False
         for prefix in server.cfg.stream_output:
             if script_name.startswith(prefix):
                 self.stream = True
-        self.output = None  # gateway.ScriptOutput
-        self.handle = None  # the runner's handle, once started
-        self.error = None  # the ScriptError that stopped the output
-        self.pending = None  # body pieces held while a chunked body arrives
 
     def on_output(self, data):
         return self.conn.script_output(self, data)
@@ -587,6 +593,7 @@ class Server:
         self._date_sec = -1
         self._date = b""
         self._ipoll = getattr(self.poller, "ipoll", None)
+        self.paused = False  # not accepting for want of memory
         # (socket, buffer) -> bytes read; MicroPython sockets have readinto() only
         self.recv_into = getattr(socket.socket, "recv_into", None) or socket.socket.readinto
 
@@ -653,6 +660,11 @@ class Server:
                 continue
             try:
                 h.on_poll(key, item[1])
+                if runner is not None and runner.wants_cpu():
+                    # Run what this event started before the next connection's
+                    # request is read: eight scripts waiting for the same tick
+                    # would hold eight environs, jobs and outputs at once.
+                    runner.tick(ticks_ms())
             except MemoryError:
                 # the request that ran out pays for it, not the server (SPEC 3)
                 if isinstance(h, Connection):
@@ -682,8 +694,17 @@ class Server:
     # ---- connections -------------------------------------------------------
 
     def on_poll(self, obj, ev):
-        """The listener is readable: accept every waiting connection."""
+        """The listener is readable: accept the waiting connections there is room for."""
         while True:
+            if self.conns and _mem_free is not None and _mem_free() < _ACCEPT_ROOM:
+                gc.collect()
+                if _mem_free() < _ACCEPT_ROOM:
+                    # Too little heap for one more client: the others wait in the
+                    # listen backlog until a connection ends (drop() listens again),
+                    # rather than all of them failing for want of memory.
+                    self.poller.modify(self.sock, 0)
+                    self.paused = True
+                    return
             try:
                 sock, addr = self.sock.accept()
             except OSError as e:
@@ -719,6 +740,9 @@ class Server:
             pass
         if conn in self.conns:
             self.conns.remove(conn)
+        if self.paused:
+            self.paused = False
+            self.poller.modify(self.sock, POLLIN)
 
     def file_entry(self, fs, size, mtime, url_path):
         """(size, mtime, etag, encoded validator headers, content or None) of a file.
