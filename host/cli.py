@@ -39,9 +39,11 @@ class _Formatter(argparse.HelpFormatter):
 def _columns() -> int:
     # shutil.get_terminal_size(): $COLUMNS, else the terminal on stdout, else 80
     try:
-        return int(os.environ["COLUMNS"])
+        columns = int(os.environ["COLUMNS"])
     except (KeyError, ValueError):
-        pass
+        columns = 0
+    if columns > 0:
+        return columns
     try:
         return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
     except (AttributeError, ValueError, OSError):
