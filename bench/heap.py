@@ -753,7 +753,9 @@ def docs_block(result, table, parts=""):
             "each module a board imports to serve (`gc.mem_alloc()` after `gc.collect()`,",
             "imported in dependency order, so each line is that module's own cost), then what",
             "each module loaded on demand adds while it is loaded. Code loaded from `.mpy`",
-            "lives in the heap; freezing it into the firmware moves it to flash.",
+            "lives in the heap; freezing it into the firmware moves it to flash. The table",
+            "counts `microcgi.board` in full, though it lets go of its start-up code once the",
+            "server runs.",
             "",
             parts,
         ]
