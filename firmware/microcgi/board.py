@@ -7,14 +7,12 @@
 # source at every boot, stays a few lines long.
 import gc
 import sys
-import time
 
 from microcgi import __version__
-from microcgi.compat import const, unload
+from microcgi.compat import const, lazy_call, unload
 
 # keys of config.json that are not server settings
 _BOARD_KEYS = ("board", "network", "wifi", "interpreter", "heap_bytes", "mpy_cross", "runner")
-_WIFI_TRIES = const(5)
 _GC_START = const(2048)  # bytes allocated between collections while starting
 _GC_SHARE = const(4)  # then this fraction of the free heap
 
@@ -30,38 +28,6 @@ def read_config(path="config.json"):
     if not isinstance(data, dict):
         raise ValueError("%s: must hold a JSON object" % path)
     return data
-
-
-def wlan_up(wifi):
-    """Join the Wi-Fi network of config.json; returns the address or raises OSError."""
-    import network
-
-    ssid = wifi.get("ssid") or ""
-    if not ssid:
-        raise OSError("wifi: config.json has no wifi.ssid")
-    sta = network.WLAN(network.STA_IF)
-    sta.active(True)
-    delay = 1
-    for attempt in range(1, _WIFI_TRIES + 1):
-        if not sta.isconnected():
-            print("wifi: connecting to %r (attempt %d of %d)" % (ssid, attempt, _WIFI_TRIES))
-            try:
-                sta.connect(ssid, wifi.get("password") or "")
-            except OSError as e:
-                print("wifi: connect failed: %s" % e)
-        for _ in range(delay * 10):
-            if sta.isconnected():
-                break
-            time.sleep(0.1)
-        if sta.isconnected():
-            addr = sta.ifconfig()[0]
-            print("wifi: connected, address %s" % addr)
-            return addr
-        sta.disconnect()
-        delay *= 2
-    raise OSError(
-        "wifi: could not join %r after %d attempts (wrong password?)" % (ssid, _WIFI_TRIES)
-    )
 
 
 class Settings:
@@ -101,7 +67,7 @@ def start():
     cfg = load_settings(data)
     addr = cfg.host
     if data.get("network") == "wlan":
-        addr = wlan_up(data.get("wifi") or {})
+        addr = lazy_call("wlan", "wlan_up", data.get("wifi") or {})
     data = None
     gc.collect()
     from microcgi.inprocess import CallableRunner
@@ -121,7 +87,7 @@ def start():
 
 
 # what run() drops once the server listens
-_START_UP = ("read_config", "wlan_up", "load_settings", "start", "_BOARD_KEYS")
+_START_UP = ("read_config", "load_settings", "start", "_BOARD_KEYS")
 
 
 def run():

@@ -66,6 +66,19 @@ else:
         pass
 
 
+def lazy_call(name, function, *args):
+    """microcgi.<name>.<function>(*args), the module loaded for this call only.
+
+    For what a board runs rarely: the module costs RAM only while it runs, then it is
+    dropped again (unload(); CPython keeps it).
+    """
+    module = __import__("microcgi." + name, None, None, (function,))
+    try:
+        return getattr(module, function)(*args)
+    finally:
+        unload("microcgi." + name)
+
+
 # ESP32 counts time.time() from 2000-01-01; unix and rp2 from 1970.
 EPOCH_OFFSET = 0
 if IS_MICROPYTHON and time.gmtime(0)[0] == 2000:

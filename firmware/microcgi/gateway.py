@@ -44,14 +44,6 @@ def _text(b):
         return "".join([chr(c) if c < 0x80 else "?" for c in b])
 
 
-def _plain_ipv4(addr):
-    # An IPv4 client of a dual-stack socket shows up as ::ffff:a.b.c.d; CGI scripts
-    # (and their access-control lists) expect the dotted form (SPEC section 6).
-    if addr[:7].lower() == "::ffff:" and "." in addr:
-        return addr[7:]
-    return addr
-
-
 # -- environment (SPEC section 6) ----------------------------------------------------------
 
 
@@ -132,39 +124,50 @@ def build_environ(req, conn, script, cfg):
     """
     env = {}
     host, ctype = _add_headers(env, req.headers)
-    server_addr = _plain_ipv4(conn.server_addr)
+    # An IPv4 client of a dual-stack socket shows up as ::ffff:a.b.c.d; CGI scripts
+    # (and their access-control lists) expect the dotted form (SPEC section 6).
+    server_addr = conn.server_addr
+    if server_addr[:7].lower() == "::ffff:" and "." in server_addr:
+        server_addr = server_addr[7:]
+    remote_addr = conn.remote_addr
+    if remote_addr[:7].lower() == "::ffff:" and "." in remote_addr:
+        remote_addr = remote_addr[7:]
     software = _cfg(cfg, "software", None)
     if software is None:
         from microcgi import __version__
 
         software = "microcgi/" + __version__
 
-    env["GATEWAY_INTERFACE"] = "CGI/1.1"
-    env["SERVER_SOFTWARE"] = software
-    env["SERVER_SIGNATURE"] = software
-    env["SERVER_PROTOCOL"] = req.version
-    env["SERVER_NAME"] = _server_name(None if host is None else _text(host), server_addr)
-    env["SERVER_ADDR"] = server_addr
-    env["SERVER_PORT"] = str(conn.server_port)
-    env["REMOTE_ADDR"] = _plain_ipv4(conn.remote_addr)
-    env["REMOTE_PORT"] = str(conn.remote_port)
-    env["REQUEST_METHOD"] = req.method
-    # The parser only accepts visible ASCII in the target, so this never falls back.
-    env["REQUEST_URI"] = _text(req.target)
-    env["QUERY_STRING"] = "" if req.query is None else _text(req.query)
-    env["SCRIPT_NAME"] = script.script_name
-    env["SCRIPT_FILENAME"] = script.filename
-    env["DOCUMENT_ROOT"] = script.document_root
+    # Keyword arguments: the names are then interned, which costs a board less RAM
+    # than as string constants.
+    env.update(
+        GATEWAY_INTERFACE="CGI/1.1",
+        SERVER_SOFTWARE=software,
+        SERVER_SIGNATURE=software,
+        SERVER_PROTOCOL=req.version,
+        SERVER_NAME=_server_name(None if host is None else _text(host), server_addr),
+        SERVER_ADDR=server_addr,
+        SERVER_PORT=str(conn.server_port),
+        REMOTE_ADDR=remote_addr,
+        REMOTE_PORT=str(conn.remote_port),
+        REQUEST_METHOD=req.method,
+        # the parser only accepts visible ASCII in the target: this never falls back
+        REQUEST_URI=_text(req.target),
+        QUERY_STRING="" if req.query is None else _text(req.query),
+        SCRIPT_NAME=script.script_name,
+        SCRIPT_FILENAME=script.filename,
+        DOCUMENT_ROOT=script.document_root,
+        REDIRECT_STATUS="200",  # php-cgi's cgi.force_redirect refuses to run without it
+        PATH=_cfg(cfg, "path_env", DEFAULT_PATH_ENV),
+    )
     if script.path_info:
-        env["PATH_INFO"] = script.path_info
         # RFC 3875 section 4.1.6: PATH_INFO mapped the way the server maps any URL path.
-        env["PATH_TRANSLATED"] = script.document_root.rstrip("/") + script.path_info
-    env["REDIRECT_STATUS"] = "200"  # php-cgi's cgi.force_redirect refuses to run without it
+        root = script.document_root.rstrip("/")
+        env.update(PATH_INFO=script.path_info, PATH_TRANSLATED=root + script.path_info)
     if req.body_length is not None:
-        env["CONTENT_LENGTH"] = str(req.body_length)
+        env.update(CONTENT_LENGTH=str(req.body_length))
     if ctype is not None:
-        env["CONTENT_TYPE"] = _text(ctype)
-    env["PATH"] = _cfg(cfg, "path_env", DEFAULT_PATH_ENV)
+        env.update(CONTENT_TYPE=_text(ctype))
 
     extra = _cfg(cfg, "extra_env", None)
     if extra is None:
@@ -272,7 +275,7 @@ def parse_script_headers(block):
 # -- collecting raw output (SPEC 7.1, 7.5) -------------------------------------------------
 
 
-# Header bytes copied per step while looking for the blank line (see _feed_head).
+# Header bytes copied per step while looking for the blank line (see feed()).
 _SCAN_STEP = const(512)
 
 
@@ -334,9 +337,6 @@ class ScriptOutput:
                 self.body.append(data if type(data) is bytes else bytes(data))
                 self.body_len += n
             return
-        self._feed_head(data, n)
-
-    def _feed_head(self, data, n):
         # The new bytes are copied into the header buffer _SCAN_STEP at a time, so a
         # first read holding header and body costs about the header's size, not
         # max_header: on a 110 KB heap a needless 8 KB block is a real cost.

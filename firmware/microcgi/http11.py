@@ -71,23 +71,33 @@ def is_token(s):
     return True
 
 
-def split_field(line):
-    """(name, value) of a field line without its line end, or None when it is malformed.
+def split_field(buf, start=0, stop=None, lower=False):
+    """(name, value) of the field line buf[start:stop] (no line end), or None when it is
+    malformed; the name lower-cased when lower is true.
 
     RFC 9112 section 5: a token, a colon, OWS, the value, OWS; a value holds no control
     character but HTAB (RFC 9110 5.5; a bare CR above all would split a message). A line
     that starts with whitespace (obs-fold, RFC 9112 5.2) is malformed too: its "name"
-    is no token.
+    is no token. Indexes instead of slices: no copies but the two results.
     """
-    colon = line.find(b":")
-    name = line[:colon]
-    if colon <= 0 or not is_token(name):
+    if stop is None:
+        stop = len(buf)
+    colon = buf.find(b":", start, stop)
+    if colon <= start:
         return None
-    value = line[colon + 1 :].strip(b" \t")
-    for c in value:
+    name = buf[start:colon]
+    if not is_token(name):
+        return None
+    start = colon + 1
+    while start < stop and buf[start] in b" \t":
+        start += 1
+    while stop > start and buf[stop - 1] in b" \t":
+        stop -= 1
+    for i in range(start, stop):
+        c = buf[i]
         if (c < 0x20 and c != 0x09) or c == 0x7F:
             return None
-    return name, value
+    return (name.lower() if lower else name), buf[start:stop]
 
 
 def _parse_request_line(line):
@@ -96,7 +106,7 @@ def _parse_request_line(line):
     if len(parts) != 3 or not is_token(parts[0]):
         raise ProtocolError("malformed request line")
     method, target, version = parts
-    if len(version) != 8 or version[:5] != b"HTTP/" or version[6] != 0x2E:
+    if len(version) != 8 or not version.startswith(b"HTTP/") or version[6] != 0x2E:
         raise ProtocolError("malformed HTTP version")
     major, minor = version[5], version[7]
     if not (0x30 <= major <= 0x39 and 0x30 <= minor <= 0x39):
@@ -110,7 +120,7 @@ def _parse_request_line(line):
     for c in target:
         if c <= 0x20 or c >= 0x7F:
             raise ProtocolError("bad byte in request target")
-    if target[:1] != b"/":
+    if not target or target[0] != 0x2F:
         if target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
             # absolute-form (RFC 9112 3.2.2): keep only the path and query; an empty
             # path is "/" (RFC 9112 3.3), and the query stays
@@ -128,18 +138,22 @@ def _parse_request_line(line):
 
 
 def _parse_headers(block, max_headers):
+    # line by line through the block by index: no copy of each line
     headers = []
-    if not block:
-        return headers
-    for line in block.split(b"\n"):
-        if line[-1:] == b"\r":
-            line = line[:-1]
+    start = 0
+    n = len(block)
+    while start < n:
+        end = block.find(b"\n", start)
+        if end < 0:
+            end = n
         if len(headers) >= max_headers:
             raise ProtocolError("more than %d header lines" % max_headers, 431)
-        field = split_field(line)
+        stop = end - 1 if end > start and block[end - 1] == 0x0D else end
+        field = split_field(block, start, stop, True)
         if field is None:
             raise ProtocolError("malformed header line")
-        headers.append((field[0].lower(), field[1]))
+        headers.append(field)
+        start = end + 1
     return headers
 
 
@@ -237,7 +251,10 @@ class RequestParser:
         buf = self.buf
         pos = self.pos
         # skip empty lines before a request (RFC 9112 2.2)
-        while buf[pos : pos + 2] == b"\r\n" or buf[pos : pos + 1] == b"\n":
+        n = len(buf)
+        while pos < n and (
+            buf[pos] == 0x0A or (buf[pos] == 0x0D and pos + 1 < n and buf[pos + 1] == 0x0A)
+        ):
             pos += 1 if buf[pos] == 0x0A else 2
         self.pos = pos
         if self.scan < pos:
@@ -278,7 +295,7 @@ class RequestParser:
         line = bytes(mv[pos:eol])
         block = bytes(mv[eol + 2 if buf[eol] == 0x0D else eol + 1 : head_end])
         mv = None
-        if block[-1:] == b"\r":
+        if block and block[-1] == 0x0D:
             block = block[:-1]
         # every CR must start a CRLF (counting needs no copy of the block)
         if b"\r" in line or block.count(b"\r") != block.count(b"\r\n"):

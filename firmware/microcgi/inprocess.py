@@ -9,7 +9,7 @@ import gc
 import io
 
 from microcgi import compat
-from microcgi.compat import const, ticks_add, ticks_diff, ticks_ms
+from microcgi.compat import const, lazy_call, ticks_add, ticks_diff, ticks_ms
 
 # task states
 _WAITING = const(0)  # for the end of the request body
@@ -115,8 +115,11 @@ class _Task:
             gc.collect()
             outcome, detail = "memory", None
         except Exception as e:  # noqa: BLE001 - a script's bug must not stop the server
-            self.runner.log_exception(job, e)
             outcome, detail = "error", "exception %s: %s" % (type(e).__name__, e)
+            try:
+                lazy_call("rare", "traceback_lines", self.runner.log, job.name, e)
+            except MemoryError:
+                pass  # the job still ends, with its one-line detail
         self._close_gen()
         was = self.state
         self.state = _DONE
@@ -169,32 +172,42 @@ class CallableRunner:
         self.running = []
 
     def load(self, filename):
-        """main() of the script module, compiled once and reloaded when it changes."""
+        """main() of the script module, compiled once and reloaded when it changes.
+
+        When the heap is too short to compile it, the other cached scripts make way
+        (they are compiled again when next asked for).
+        """
         mode, size, mtime = compat.stat(filename)
         hit = self.cache.get(filename)
         if hit is not None and hit[0] == size and hit[1] == mtime:
             return hit[2]
         self.cache.pop(filename, None)
         hit = None
-        with open(filename) as f:
-            source = f.read()
-        scope = {"__name__": "microcgi_script", "__file__": filename}
-        try:
-            code = compile(source, filename, "exec")
-            source = None
-            exec(code, scope)
-        finally:
-            code = source = None
-            gc.collect()  # the compiler's scratch, before it fragments the heap
-        main = scope.get("main")
-        if main is None:
-            raise ValueError("%s defines no main(environ, stdin, stdout)" % filename)
+        while True:
+            try:
+                main = _compile(filename)
+                break
+            except MemoryError:
+                if not self.cache:
+                    raise
+                self.cache.clear()
+                gc.collect()
         self.cache[filename] = (size, mtime, main)
         return main
 
-    def log_exception(self, job, e):
-        buf = io.StringIO()
-        compat.print_exception(e, buf)
-        for line in buf.getvalue().split("\n"):
-            if line:
-                self.log("%s: %s" % (job.name, line))
+
+def _compile(filename):
+    with open(filename) as f:
+        source = f.read()
+    scope = {"__name__": "microcgi", "__file__": filename}  # not "__main__"
+    try:
+        code = compile(source, filename, "exec")
+        source = None
+        exec(code, scope)
+    finally:
+        code = source = None
+        gc.collect()  # the compiler's scratch, before it fragments the heap
+    main = scope.get("main")
+    if main is None:
+        raise ValueError("%s defines no main(environ, stdin, stdout)" % filename)
+    return main

@@ -1,11 +1,13 @@
 # The server's rarely used paths, apart from server.py so that a board loads them
-# only while a request needs one (server.py drops them again afterwards):
+# only while a request needs one (compat.lazy_call() drops them again afterwards):
 # directory redirects and listings, conditional and range answers for static
-# files, local redirects of scripts (RFC 3875 6.2.2), the access-log line.
+# files, local redirects of scripts (RFC 3875 6.2.2), the access-log line, a
+# script's traceback.
+import io
 import os
 
 from microcgi import compat, http11, static
-from microcgi.compat import unload
+from microcgi.compat import lazy_call, unload
 from microcgi.errors import Forbidden, HTTPError
 
 _MAX_REDIRECTS = 5  # SPEC 7.3
@@ -30,10 +32,7 @@ def directory(server, conn, req, path, fs):
                 raise HTTPError("method not allowed on a static file", 405)
             return
     else:
-        from microcgi.urlpath import quote_path
-
-        location = quote_path(path) + "/"
-        unload("microcgi.urlpath")
+        location = lazy_call("urlpath", "quote_path", path) + "/"
         if req.query is not None:
             location += "?" + req.query.decode()
         location = location.encode()
@@ -123,3 +122,12 @@ def access_line(conn):
         conn.status,
         conn.length,
     )
+
+
+def traceback_lines(log, name, e):
+    """Log the traceback of exception e, each line prefixed with a script's name."""
+    buf = io.StringIO()
+    compat.print_exception(e, buf)
+    for line in buf.getvalue().split("\n"):
+        if line:
+            log("%s: %s" % (name, line))

@@ -17,7 +17,7 @@ import select
 import socket
 
 from microcgi import __version__, compat, gateway, http11, static
-from microcgi.compat import const, ticks_add, ticks_diff, ticks_ms, unload
+from microcgi.compat import const, lazy_call, ticks_add, ticks_diff, ticks_ms
 from microcgi.errors import HTTPError, NotFound, ProtocolError, ScriptError
 
 POLLIN = select.POLLIN
@@ -99,23 +99,18 @@ class _Job:
         self.conn.server.log("%s: %s" % (self.name, msg))
 
 
-def _peer(addr):
-    """(ip, port) from whatever accept() returned on this port."""
-    if isinstance(addr, tuple) and isinstance(addr[0], str):
-        ip, port = addr[0], addr[1]
-    else:  # MicroPython unix: raw sockaddr
-        fam, raw, port = socket.sockaddr(addr)[:3]
-        ip = ".".join([str(b) for b in raw]) if len(raw) == 4 else str(raw)
-    if ip.startswith("::ffff:"):
-        ip = ip[7:]
-    return ip, port
-
-
 class Connection:
     def __init__(self, server, sock, addr):
         self.server = server
         self.sock = sock
-        self.remote = _peer(addr)  # (ip, port)
+        if isinstance(addr, tuple) and isinstance(addr[0], str):
+            ip, port = addr[0], addr[1]
+        else:  # MicroPython unix: accept() gives a raw sockaddr
+            raw, port = socket.sockaddr(addr)[1:3]
+            ip = ".".join([str(b) for b in raw]) if len(raw) == 4 else str(raw)
+        if ip.startswith("::ffff:"):
+            ip = ip[7:]
+        self.remote = (ip, port)
         cfg = server.cfg
         self.parser = http11.RequestParser(
             cfg.max_request_line, cfg.max_header_bytes, cfg.max_headers, cfg.max_body
@@ -206,10 +201,16 @@ class Connection:
                         job.handle.feed_body(ev.data)
                     elif job.pending is not None:
                         job.pending.append(ev.data)
-            else:
+            else:  # a Request
                 self.phase = _BUSY
                 self.deadline = ticks_add(ticks_ms(), int(self.server.cfg.header_timeout * 1000))
-                self.start_request(ev)
+                self.req = ev
+                if ev.body_length and ev.header(b"expect") == b"100-continue":
+                    self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                try:
+                    self.server.route(self, ev, static.decode_path(ev.path))
+                except HTTPError as e:
+                    self.error(e.status, str(e))
         if self.phase == _BUSY and parser.buffered() > _MAX_PIPELINE:
             self._want(POLLIN, False)
 
@@ -220,15 +221,6 @@ class Connection:
             self.server.poller.modify(self.sock, mask)
 
     # ---- answering --------------------------------------------------------
-
-    def start_request(self, req):
-        self.req = req
-        if req.body_length and req.header(b"expect") == b"100-continue":
-            self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
-        try:
-            self.server.route(self, req, static.decode_path(req.path))
-        except HTTPError as e:
-            self.error(e.status, str(e))
 
     def head(self, status, reason, headers, length, chunked=False, raw=None, body=None):
         """Queue a response head.
@@ -244,9 +236,12 @@ class Connection:
         if req is None or not req.keep_alive or (length is None and not chunked and status != 304):
             self.close_after = True
         parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason.encode()), SERVER_LINE]
-        date = self.server.date_line()
-        if date:
-            parts.append(date)
+        t = compat.unix_time()
+        if t is not None:  # a board may not know the time (SPEC 3)
+            server = self.server
+            if t != server.date[0]:
+                server.date = (t, b"Date: " + compat.http_date(t) + b"\r\n")
+            parts.append(server.date[1])
         for name, value in headers:
             parts.append(b"%s: %s\r\n" % (name, value))
         if raw:
@@ -284,7 +279,10 @@ class Connection:
         self.phase = _BUSY
         self.body_done = True
         self.server.log("http: %s from %s" % (e, self.remote[0]))
-        self._cancel()
+        job = self.job
+        self.job = None
+        if job is not None and job.handle is not None:
+            job.handle.cancel()
         self.out = []
         self._close_file()
         self.error(e.status, str(e), True)
@@ -311,9 +309,7 @@ class Connection:
             return  # flush() comes back here
         server = self.server
         if server.access_log is not None and self.req is not None:
-            from microcgi.rare import access_line
-
-            server.access_log(access_line(self))
+            server.access_log(lazy_call("rare", "access_line", self))
         if self.close_after:
             self.linger()
             return
@@ -333,12 +329,7 @@ class Connection:
         start, end = 0, size
         for header in req.headers:
             if header[0] in static.CONDITIONAL:
-                from microcgi import rare
-
-                try:
-                    part = rare.conditional(self, size, mtime, entry)
-                finally:
-                    unload("microcgi.rare")
+                part = lazy_call("rare", "conditional", self, size, mtime, entry)
                 if part is None:
                     return  # 304 or 416, queued
                 start, end = part
@@ -408,53 +399,39 @@ class Connection:
         server = self.server
         if outcome == "exit" and detail:
             server.log("%s: exit status %s" % (job.name, detail))
-        if job.nph or job.stream:
-            from microcgi import stream
-
-            try:
-                if stream.ended(self, job, outcome):
-                    return  # NPH, or streamed with its head out already
-            finally:
-                unload("microcgi.stream")
+        if (job.nph or job.stream) and lazy_call("stream", "ended", self, job, outcome):
+            return  # NPH, or streamed with its head out already
         out = job.output
-        err = job.error
-        if outcome == "timeout":
-            if out.head_done:
-                server.log("%s: timed out; sending the partial output" % job.name)
-                self.close_after = True
-                self._send_script_response(out)
-            else:
-                server.log("%s: timed out before its header block" % job.name)
-                self.error(504, "the script timed out")
+        if outcome == "timeout" and out.head_done:
+            # what the script produced so far, as a whole response (SPEC 7.6)
+            server.log("%s: timed out; sending the partial output" % job.name)
+            self.close_after = True
+        elif outcome == "timeout":
+            server.log("%s: timed out before its header block" % job.name)
+            self.error(504, "the script timed out")
             return
-        if outcome == "memory":
+        elif outcome == "memory":
             gc.collect()
             server.log("%s: out of memory" % job.name)
             self.error(503, "out of memory")
             return
-        ended = outcome in ("exit", "closed")
-        if err is None and ended:
-            try:
-                out.finish()
-            except ScriptError as e:
-                err = e
-        if err is None and not ended:
-            err = ScriptError("cgi: %s" % (detail or outcome))
-        if err is not None:
-            server.log("%s: %s" % (job.name, err))
-            self.error(err.status, "the script failed; see the server log")
-            return
-        if out.local_redirect is not None and out.status == 200:
-            from microcgi import rare
-
-            try:
-                rare.local_redirect(self, out.local_redirect)
-            finally:
-                unload("microcgi.rare")
-            return
-        self._send_script_response(out)
-
-    def _send_script_response(self, out):
+        else:
+            err = job.error
+            ended = outcome in ("exit", "closed")
+            if err is None and ended:
+                try:
+                    out.finish()
+                except ScriptError as e:
+                    err = e
+            if err is None and not ended:
+                err = ScriptError("cgi: %s" % (detail or outcome))
+            if err is not None:
+                server.log("%s: %s" % (job.name, err))
+                self.error(err.status, "the script failed; see the server log")
+                return
+            if out.local_redirect is not None and out.status == 200:
+                lazy_call("rare", "local_redirect", self, out.local_redirect)
+                return
         reason = out.reason or http11.reason_phrase(out.status)
         self.head(out.status, reason, out.headers, out.body_len)
         if self.req.method != "HEAD":
@@ -538,20 +515,27 @@ class Connection:
             return
         self.abort()
 
-    def _cancel(self):
-        job = self.job
-        self.job = None
-        if job is not None and job.handle is not None:
-            job.handle.cancel()
-
     def abort(self):
         if self.phase == _CLOSED:
             return
         self.phase = _CLOSED
-        self._cancel()
+        job = self.job
+        self.job = None
+        if job is not None and job.handle is not None:
+            job.handle.cancel()
         self._close_file()
         self.out = []
-        self.server.drop(self)
+        server = self.server
+        server.unregister(self.sock)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        if self in server.conns:
+            server.conns.remove(self)
+        if server.paused:  # room for a client again
+            server.paused = False
+            server.poller.modify(server.sock, POLLIN)
 
     # After the response, with input maybe still coming: MicroPython sockets have
     # no shutdown() to half-close with, so a board just closes (hostserver lingers).
@@ -590,8 +574,7 @@ class Server:
         # One buffer for all connections: what recv() puts in it is copied into the
         # connection's parser at once, and a file chunk is sent before the next recv.
         self.view = memoryview(bytearray(cfg.buffer_size))
-        self._date_sec = -1
-        self._date = b""
+        self.date = (-1, b"")  # (second, its Date header line)
         self._ipoll = getattr(self.poller, "ipoll", None)
         self.paused = False  # not accepting for want of memory
         # (socket, buffer) -> bytes read; MicroPython sockets have readinto() only
@@ -700,7 +683,7 @@ class Server:
                 gc.collect()
                 if _mem_free() < _ACCEPT_ROOM:
                     # Too little heap for one more client: the others wait in the
-                    # listen backlog until a connection ends (drop() listens again),
+                    # listen backlog until a connection ends (abort() listens again),
                     # rather than all of them failing for want of memory.
                     self.poller.modify(self.sock, 0)
                     self.paused = True
@@ -732,18 +715,6 @@ class Server:
             self.conns.append(conn)
             self.register(sock, POLLIN, conn)
 
-    def drop(self, conn):
-        self.unregister(conn.sock)
-        try:
-            conn.sock.close()
-        except OSError:
-            pass
-        if conn in self.conns:
-            self.conns.remove(conn)
-        if self.paused:
-            self.paused = False
-            self.poller.modify(self.sock, POLLIN)
-
     def file_entry(self, fs, size, mtime, url_path):
         """(size, mtime, etag, encoded validator headers, content or None) of a file.
 
@@ -757,15 +728,6 @@ class Server:
         )
         return (size, mtime, tag, raw, None)
 
-    def date_line(self):
-        t = compat.unix_time()
-        if t is None:
-            return None
-        if t != self._date_sec:
-            self._date_sec = t
-            self._date = b"Date: " + compat.http_date(t) + b"\r\n"
-        return self._date
-
     # ---- routing (SPEC 2, 4, 5) --------------------------------------------
 
     def route(self, conn, req, path):
@@ -774,17 +736,28 @@ class Server:
         try:
             mode, size, mtime = compat.stat(fs)
         except OSError:
-            self._route_path_info(conn, req, path)
-            return
+            # /cgi-bin/app.py/a/b: a script among the leading segments, or nothing
+            i = 0
+            while True:
+                i = path.find("/", i + 1)
+                if i < 0:
+                    raise NotFound("no such file")
+                head = path[:i]
+                fs = self.root + head
+                try:
+                    mode = compat.stat(fs)[0]
+                except OSError:
+                    raise NotFound("no such file")
+                if mode & compat.S_IFMT != compat.S_IFDIR:
+                    interp = self.interpreter(fs, head, mode)
+                    if interp is None:
+                        raise NotFound("no such file")
+                    self.run_script(conn, req, head, fs, path[i:], interp)
+                    return
         if self.realpath is not None:
             self.check_inside(fs)  # hostserver: no symlink out of ROOT
         if mode & compat.S_IFMT == compat.S_IFDIR:
-            from microcgi import rare
-
-            try:
-                rare.directory(self, conn, req, path, fs)  # index, redirect or listing
-            finally:
-                unload("microcgi.rare")
+            lazy_call("rare", "directory", self, conn, req, path, fs)  # index, 301, listing
             return
         interp = self.interpreter(fs, path, mode)
         if interp is not None:
@@ -796,26 +769,6 @@ class Server:
                 return
             raise HTTPError("method not allowed on a static file", 405)
         conn.send_file(fs, size, mtime, path)
-
-    def _route_path_info(self, conn, req, path):
-        # /cgi-bin/app.py/a/b: find the script among the leading segments
-        i = 0
-        while True:
-            i = path.find("/", i + 1)
-            if i < 0:
-                raise NotFound("no such file")
-            head = path[:i]
-            fs = self.root + head
-            try:
-                mode = compat.stat(fs)[0]
-            except OSError:
-                raise NotFound("no such file")
-            if mode & compat.S_IFMT != compat.S_IFDIR:
-                interp = self.interpreter(fs, head, mode)
-                if interp is None:
-                    raise NotFound("no such file")
-                self.run_script(conn, req, head, fs, path[i:], interp)
-                return
 
     def interpreter(self, fs, path, mode):
         """The interpreter of a mapped script ("" = run itself), or None for a plain file."""

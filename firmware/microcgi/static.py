@@ -5,7 +5,7 @@
 # A board keeps this module in RAM, so it holds what every static request needs;
 # the odd cases (paths to %-decode, conditional and range requests, URL encoding)
 # are in microcgi.urlpath and microcgi.conditional, loaded when needed and dropped.
-from microcgi.compat import unload
+from microcgi.compat import lazy_call
 
 # --- request path -----------------------------------------------------------------
 
@@ -36,12 +36,7 @@ def decode_path(raw_path):
         and max(raw_path) < 0x80
     ):
         return raw_path.decode()
-    from microcgi import urlpath
-
-    try:
-        return urlpath.decode_path(raw_path)
-    finally:
-        unload("microcgi.urlpath")
+    return lazy_call("urlpath", "decode_path", raw_path)
 
 
 def quote_path(s):
@@ -125,9 +120,4 @@ def evaluate(method, get_header, size, mtime, tag):
     Returns:
         (200, 0, size), (206, start, end_exclusive), (304, 0, 0) or (416, 0, 0).
     """
-    from microcgi import conditional
-
-    try:
-        return conditional.evaluate(method, get_header, size, mtime, tag)
-    finally:
-        unload("microcgi.conditional")
+    return lazy_call("conditional", "evaluate", method, get_header, size, mtime, tag)
