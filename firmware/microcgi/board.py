@@ -1,111 +1,20 @@
-# A board's start-up (firmware/main.py calls run()): read config.json, bring up
-# Wi-Fi when asked to, and serve the site with in-process scripts. Under the unix
-# port, `micropython main.py` in a folder holding microcgi/, config.json and the
-# site runs this same code.
+# A board's entry point (firmware/main.py calls run()): start up (microcgi.startup:
+# config.json, Wi-Fi when asked to, listen) and serve the site with in-process
+# scripts. Under the unix port, `micropython main.py` in a folder holding microcgi/,
+# config.json and the site runs this same code.
 #
 # This module is compiled (.mpy) so that main.py, which a board compiles from
 # source at every boot, stays a few lines long.
 import gc
-import sys
 
-from microcgi import __version__
-from microcgi.compat import const, lazy_call, unload
-
-# keys of config.json that are not server settings
-_BOARD_KEYS = ("board", "network", "wifi", "interpreter", "heap_bytes", "mpy_cross", "runner")
-_GC_START = const(2048)  # bytes allocated between collections while starting
-_GC_SHARE = const(4)  # then this fraction of the free heap
-
-
-def read_config(path="config.json"):
-    import json
-
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except OSError:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValueError("%s: must hold a JSON object" % path)
-    return data
-
-
-class Settings:
-    """A plain bag of settings (a board drops config.py after checking them)."""
-
-
-def load_settings(data):
-    """Server settings for a board: board defaults, then config.json, checked.
-
-    The checking code (microcgi.config) is dropped again afterwards: a board
-    needs its heap more than it needs that module twice. It is loaded before the
-    server modules, so that it never shares the heap with them.
-    """
-    from microcgi.config import SETTINGS, Config
-
-    cfg = Config(host="0.0.0.0", port=80, root="www", cgi={".py": ""})
-    cfg.max_connections = 6  # lwIP: 10 sockets, the listener included
-    cfg.buffer_size = 1024
-    cfg.max_body = 16 * 1024
-    cfg.max_output = 16 * 1024
-    cfg.backlog = 4
-    cfg.apply(data, "config.json", _BOARD_KEYS)
-    plain = Settings()
-    for item in SETTINGS:
-        setattr(plain, item[0], getattr(cfg, item[0]))
-    cfg = Config = SETTINGS = None
-    unload("microcgi.config")
-    return plain
-
-
-def start():
-    """Read config.json, bring up Wi-Fi when asked to, listen; returns the Server."""
-    # Collect often while modules load: their scratch then never pushes what stays
-    # (code, tables) apart, and the heap the server starts with is less fragmented.
-    gc.threshold(_GC_START)
-    data = read_config()
-    cfg = load_settings(data)
-    addr = cfg.host
-    if data.get("network") == "wlan":
-        addr = lazy_call("wlan", "wlan_up", data.get("wifi") or {})
-    data = None
-    gc.collect()
-    from microcgi.inprocess import CallableRunner
-    from microcgi.server import Server
-
-    server = Server(cfg, CallableRunner())
-    host, port = server.listen()
-    # And while serving, well before the heap is full, for the same reason (what
-    # stays: a connection's objects, a compiled script), but after a fraction of
-    # what is free, so that a roomy heap pays almost nothing for it.
-    gc.collect()
-    gc.threshold(gc.mem_free() // _GC_SHARE)
-    if host in ("0.0.0.0", ""):
-        host = addr if addr not in ("0.0.0.0", "") else "127.0.0.1"
-    print("microcgi %s listening on http://%s:%d/" % (__version__, host, port))
-    return server
-
-
-# what run() drops once the server listens
-_START_UP = ("read_config", "load_settings", "start", "_BOARD_KEYS")
+from microcgi.compat import lazy_call
 
 
 def run():
     """Start the server; print why not and return (the REPL stays usable)."""
-    if "start" not in globals():
-        # an earlier run() dropped the start-up code: load this module afresh
-        sys.modules.pop("microcgi.board", None)
-        from microcgi.board import run
-
-        return run()
     server = None
     try:
-        server = start()
-        # The start-up code has done its work: a board needs the heap it takes
-        # more while it serves (this module stays loaded: run() is running).
-        g = globals()
-        for name in _START_UP:
-            g.pop(name, None)
+        server = lazy_call("startup", "start")  # config.json, Wi-Fi, listen
         gc.collect()
         server.serve_forever()
     except KeyboardInterrupt:

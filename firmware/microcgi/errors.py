@@ -29,7 +29,3 @@ class ScriptError(HTTPError):
     """A script's output broke RFC 3875 section 6, or it could not run."""
 
     status = 500
-
-
-class ScriptTimeout(HTTPError):
-    status = 504

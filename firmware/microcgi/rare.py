@@ -2,7 +2,7 @@
 # only while a request needs one (compat.lazy_call() drops them again afterwards):
 # directory redirects and listings, conditional and range answers for static
 # files, local redirects of scripts (RFC 3875 6.2.2), the access-log line, a
-# script's traceback.
+# script's traceback, and the server's end.
 import io
 import os
 
@@ -131,3 +131,15 @@ def traceback_lines(log, name, e):
     for line in buf.getvalue().split("\n"):
         if line:
             log("%s: %s" % (name, line))
+
+
+def close(server):
+    """server.Server.close()."""
+    for conn in list(server.conns):
+        conn.abort()
+    if server.runner is not None:
+        server.runner.close()
+    if server.sock is not None:
+        server.unregister(server.sock)
+        server.sock.close()
+        server.sock = None

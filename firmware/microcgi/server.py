@@ -54,10 +54,10 @@ class _Job:
     """
 
     # set when they change (class attributes until then: a smaller object)
-    environ = None  # built when the script starts
+    env = None  # the environ, once built
+    out = None  # the output collector, once made
     nph = False  # nph-*: the script writes the whole response (SPEC 7.8)
     stream = False  # output sent as it comes (SPEC 7.5)
-    output = None  # gateway.ScriptOutput
     handle = None  # the runner's handle, once started
     error = None  # the ScriptError that stopped the output
     pending = None  # body pieces held while a chunked body arrives
@@ -85,6 +85,23 @@ class _Job:
         for prefix in server.cfg.stream_output:
             if script_name.startswith(prefix):
                 self.stream = True
+
+    @property
+    def environ(self):
+        # Built when a runner first asks for it: an in-process script's is then made
+        # after its module is compiled, so that the two never share a board's heap.
+        if self.env is None:
+            conn = self.conn
+            self.env = gateway.build_environ(conn.req, self, self, conn.server.cfg)
+        return self.env
+
+    @property
+    def output(self):
+        # gateway.ScriptOutput, made at the first output (after a compile, see environ)
+        if self.out is None:
+            cfg = self.conn.server.cfg
+            self.out = gateway.ScriptOutput(cfg.max_script_header, cfg.max_output, self.stream)
+        return self.out
 
     def on_output(self, data):
         return self.conn.script_output(self, data)
@@ -359,9 +376,6 @@ class Connection:
 
     def start_script(self, job):
         server = self.server
-        cfg = server.cfg
-        job.environ = gateway.build_environ(self.req, job, job, server.cfg)
-        job.output = gateway.ScriptOutput(cfg.max_script_header, cfg.max_output, job.stream)
         try:
             handle = server.runner.start(job, server)
         except HTTPError as e:
@@ -600,22 +614,7 @@ class Server:
 
     def listen(self):
         """Bind and listen; returns (address, port) actually bound."""
-        cfg = self.cfg
-        ai = socket.getaddrinfo(cfg.host, cfg.port, 0, socket.SOCK_STREAM)[0]
-        s = socket.socket(ai[0], socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(ai[-1])
-            s.listen(cfg.backlog)
-        except OSError:
-            s.close()
-            raise
-        s.setblocking(False)
-        self.sock = s
-        if hasattr(s, "getsockname"):
-            self.addr, self.port = s.getsockname()[:2]
-        self.register(s, POLLIN, self)
-        return self.addr, self.port
+        return lazy_call("startup", "listen", self)  # start-up code: a board drops it
 
     def serve_forever(self):
         while True:
@@ -665,14 +664,8 @@ class Server:
             gc.collect()
 
     def close(self):
-        for conn in list(self.conns):
-            conn.abort()
-        if self.runner is not None:
-            self.runner.close()
-        if self.sock is not None:
-            self.unregister(self.sock)
-            self.sock.close()
-            self.sock = None
+        """Stop every connection and script, and the listener."""
+        lazy_call("rare", "close", self)
 
     # ---- connections -------------------------------------------------------
 

@@ -1,0 +1,103 @@
+# Start-up code, loaded for one call and dropped again (compat.lazy_call): a board
+# needs the heap it takes more while it serves. server.Server.listen(), and a board's
+# start for board.run(): read config.json, bring up Wi-Fi when asked to, listen.
+import gc
+import select
+import socket
+
+from microcgi import __version__
+from microcgi.compat import const, lazy_call, unload
+
+# keys of config.json that are not server settings
+_BOARD_KEYS = ("board", "network", "wifi", "interpreter", "heap_bytes", "mpy_cross", "runner")
+_GC_START = const(2048)  # bytes allocated between collections while starting
+_GC_SHARE = const(4)  # then this fraction of the free heap
+
+
+def read_config(path="config.json"):
+    import json
+
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError("%s: must hold a JSON object" % path)
+    return data
+
+
+class Settings:
+    """A plain bag of settings (a board drops config.py after checking them)."""
+
+
+def load_settings(data):
+    """Server settings for a board: board defaults, then config.json, checked.
+
+    The checking code (microcgi.config) is dropped again afterwards: a board
+    needs its heap more than it needs that module twice. It is loaded before the
+    server modules, so that it never shares the heap with them.
+    """
+    from microcgi.config import SETTINGS, Config
+
+    cfg = Config(host="0.0.0.0", port=80, root="www", cgi={".py": ""})
+    cfg.max_connections = 6  # lwIP: 10 sockets, the listener included
+    cfg.buffer_size = 1024
+    cfg.max_body = 16 * 1024
+    cfg.max_output = 16 * 1024
+    cfg.backlog = 4
+    cfg.apply(data, "config.json", _BOARD_KEYS)
+    plain = Settings()
+    for item in SETTINGS:
+        setattr(plain, item[0], getattr(cfg, item[0]))
+    cfg = Config = SETTINGS = None
+    unload("microcgi.config")
+    return plain
+
+
+def start():
+    """Read config.json, bring up Wi-Fi when asked to, listen; returns the Server."""
+    # Collect often while modules load: their scratch then never pushes what stays
+    # (code, tables) apart, and the heap the server starts with is less fragmented.
+    gc.threshold(_GC_START)
+    data = read_config()
+    cfg = load_settings(data)
+    addr = cfg.host
+    if data.get("network") == "wlan":
+        addr = lazy_call("wlan", "wlan_up", data.get("wifi") or {})
+    data = None
+    gc.collect()
+    from microcgi.inprocess import CallableRunner
+    from microcgi.server import Server
+
+    server = Server(cfg, CallableRunner())
+    host, port = listen(server)
+    # And while serving, well before the heap is full, for the same reason (what
+    # stays: a connection's objects, a compiled script), but after a fraction of
+    # what is free, so that a roomy heap pays almost nothing for it.
+    gc.collect()
+    gc.threshold(gc.mem_free() // _GC_SHARE)
+    if host in ("0.0.0.0", ""):
+        host = addr if addr not in ("0.0.0.0", "") else "127.0.0.1"
+    print("microcgi %s listening on http://%s:%d/" % (__version__, host, port))
+    return server
+
+
+def listen(server):
+    """server.Server.listen()."""
+    cfg = server.cfg
+    ai = socket.getaddrinfo(cfg.host, cfg.port, 0, socket.SOCK_STREAM)[0]
+    s = socket.socket(ai[0], socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(ai[-1])
+        s.listen(cfg.backlog)
+    except OSError:
+        s.close()
+        raise
+    s.setblocking(False)
+    server.sock = s
+    if hasattr(s, "getsockname"):
+        server.addr, server.port = s.getsockname()[:2]
+    server.register(s, select.POLLIN, server)
+    return server.addr, server.port
