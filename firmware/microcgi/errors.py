@@ -17,10 +17,6 @@ class ProtocolError(HTTPError):
     status = 400
 
 
-class NotFound(HTTPError):
-    status = 404
-
-
 class Forbidden(HTTPError):
     status = 403
 

@@ -47,27 +47,6 @@ def _text(b):
 # -- environment (SPEC section 6) ----------------------------------------------------------
 
 
-def _server_name(host, fallback):
-    """SERVER_NAME from a Host value (str), else from the bound address.
-
-    RFC 3875 section 4.1.14: server-name = hostname | ipv4-address | "[" ipv6-address "]".
-    So the port is cut off and an IPv6 literal keeps its brackets: "[::1]:8080" -> "[::1]".
-    A Host that is empty or has an unclosed "[" is not a name: the bound address is used.
-    """
-    if host:
-        if host[0] == "[":
-            end = host.find("]")
-            if end > 0:
-                return host[: end + 1]
-        else:
-            name = host.partition(":")[0]
-            if name:
-                return name
-    if ":" in fallback:  # a bare IPv6 address
-        return "[" + fallback + "]"
-    return fallback
-
-
 def _cfg(cfg, name, default):
     value = getattr(cfg, name, None)
     if value is None and isinstance(cfg, dict):
@@ -132,6 +111,21 @@ def build_environ(req, conn, script, cfg):
     remote_addr = conn.remote_addr
     if remote_addr[:7].lower() == "::ffff:" and "." in remote_addr:
         remote_addr = remote_addr[7:]
+    # SERVER_NAME, RFC 3875 4.1.14: hostname | ipv4-address | "[" ipv6-address "]". So
+    # the port is cut off and an IPv6 literal keeps its brackets: "[::1]:8080" ->
+    # "[::1]". A Host that is empty or has an unclosed "[" is not a name: the bound
+    # address is used.
+    name = None
+    if host:
+        host = _text(host)
+        if host[0] == "[":
+            end = host.find("]")
+            if end > 0:
+                name = host[: end + 1]
+        else:
+            name = host.partition(":")[0]
+    if not name:
+        name = "[" + server_addr + "]" if ":" in server_addr else server_addr
     software = _cfg(cfg, "software", None)
     if software is None:
         from microcgi import __version__
@@ -145,7 +139,7 @@ def build_environ(req, conn, script, cfg):
         SERVER_SOFTWARE=software,
         SERVER_SIGNATURE=software,
         SERVER_PROTOCOL=req.version,
-        SERVER_NAME=_server_name(None if host is None else _text(host), server_addr),
+        SERVER_NAME=name,
         SERVER_ADDR=server_addr,
         SERVER_PORT=str(conn.server_port),
         REMOTE_ADDR=remote_addr,
@@ -180,27 +174,6 @@ def build_environ(req, conn, script, cfg):
 
 
 # -- the script's header block (SPEC 7.1-7.4, RFC 3875 section 6) ---------------------------
-
-
-def _parse_status(value):
-    """A Status value -> (code, reason str or None); RFC 3875 section 6.3.3.
-
-    Status = "Status:" status-code SP reason-phrase; the reason is optional here, the
-    code is exactly three digits, 100-599 (Go host.go also reads three digits, but
-    does not check what follows them).
-    """
-    code = value[:3]
-    rest = value[3:]
-    if len(code) != 3 or (rest and rest[0] not in b" \t"):
-        raise ScriptError("cgi: bogus status %r" % value)
-    for c in code:
-        if not 0x30 <= c <= 0x39:
-            raise ScriptError("cgi: bogus status %r" % value)
-    status = int(code)
-    if not 100 <= status <= 599:
-        raise ScriptError("cgi: bogus status %r" % value)
-    rest = rest.strip(b" \t")
-    return status, (_text(rest) if rest else None)
 
 
 def parse_script_headers(block):
@@ -244,7 +217,21 @@ def parse_script_headers(block):
         if lname == b"status":
             if status is not None:
                 raise ScriptError("cgi: repeated Status header")
-            status, reason = _parse_status(value)
+            # RFC 3875 6.3.3: Status = "Status:" status-code SP reason-phrase; the reason
+            # is optional here, the code exactly three digits, 100-599 (Go host.go also
+            # reads three digits, but does not check what follows them).
+            code = value[:3]
+            rest = value[3:]
+            if (
+                len(code) != 3
+                or not code.isdigit()
+                or (rest and rest[0] not in b" \t")
+                or not 100 <= int(code) <= 599
+            ):
+                raise ScriptError("cgi: bogus status %r" % value)
+            status = int(code)
+            rest = rest.strip(b" \t")
+            reason = _text(rest) if rest else None
             continue  # not forwarded (SPEC 7.2)
         if lname in _FRAMING:
             continue  # the server owns framing (SPEC 7.4)
@@ -285,7 +272,9 @@ class ScriptOutput:
     feed() takes the output in any split; once the blank line has arrived, head_done is
     True and status, reason, headers, local_redirect are set (see parse_script_headers).
     The body is kept as the list of chunks body (body_len bytes), each copied once;
-    take_body() hands the pending chunks over in streaming mode.
+    take_body() hands the pending chunks over in streaming mode. With join, pieces
+    shorter than join bytes are gathered in bytearray chunks of about that size: on
+    a board, a script's many small writes would otherwise cost an object each.
 
     The header part lives in one bytearray capped at max_header bytes, searched only
     around the new bytes; it is freed once the block is parsed.
@@ -294,18 +283,25 @@ class ScriptOutput:
     # Values every new collector starts with: class attributes until set, so that a
     # new one is a small object (an instance's attributes live in a table that grows).
     stream = False
+    join = 0
     head_done = False
     status = reason = headers = local_redirect = None
     body_len = 0
     error = None
 
     def __init__(
-        self, max_header=DEFAULT_MAX_HEADER_BYTES, max_output=DEFAULT_MAX_OUTPUT, stream=False
+        self,
+        max_header=DEFAULT_MAX_HEADER_BYTES,
+        max_output=DEFAULT_MAX_OUTPUT,
+        stream=False,
+        join=0,
     ):
         self.max_header = max_header
         self.max_output = max_output
         if stream:
             self.stream = True
+        if join:
+            self.join = join
         self.total = 0
         self.body = []
         # A virtual "\n" in front: the block ends at the first LF followed by LF or
@@ -334,7 +330,19 @@ class ScriptOutput:
             self._fail("cgi: output over max_output (%d bytes)" % self.max_output)
         if self.head_done:
             if n:
-                self.body.append(data if type(data) is bytes else bytes(data))
+                body = self.body
+                join = self.join
+                if n < join:
+                    last = body[-1] if body else None
+                    if type(last) is not bytearray or len(last) + n > join:
+                        # a chunk with room for join bytes: extend() then never
+                        # reallocates (that would leave holes in a board's heap)
+                        last = bytearray(join)
+                        last[0:join] = b""
+                        body.append(last)
+                    last.extend(data)
+                else:
+                    body.append(data if type(data) is bytes else bytes(data))
                 self.body_len += n
             return
         # The new bytes are copied into the header buffer _SCAN_STEP at a time, so a

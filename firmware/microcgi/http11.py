@@ -6,7 +6,7 @@
 #
 # A board keeps this module in RAM, so it holds the common path only: the reader
 # of chunked bodies lives in microcgi.chunked, loaded while a chunked body is read.
-from microcgi.compat import const, unload
+from microcgi.compat import const, lazy_call, unload
 from microcgi.errors import ProtocolError
 
 NEED_DATA = object()  # the sentinels: no event until more bytes come,
@@ -107,10 +107,10 @@ def _parse_request_line(line):
         raise ProtocolError("malformed request line")
     method, target, version = parts
     if len(version) != 8 or not version.startswith(b"HTTP/") or version[6] != 0x2E:
-        raise ProtocolError("malformed HTTP version")
+        raise ProtocolError("malformed request line")
     major, minor = version[5], version[7]
     if not (0x30 <= major <= 0x39 and 0x30 <= minor <= 0x39):
-        raise ProtocolError("malformed HTTP version")
+        raise ProtocolError("malformed request line")
     if major != 0x31:
         raise ProtocolError("HTTP version not supported", 505)
     i = METHODS.find(method)
@@ -119,20 +119,10 @@ def _parse_request_line(line):
         raise ProtocolError("method not implemented", 501)
     for c in target:
         if c <= 0x20 or c >= 0x7F:
-            raise ProtocolError("bad byte in request target")
+            raise ProtocolError("malformed request line")
     if not target or target[0] != 0x2F:
-        if target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
-            # absolute-form (RFC 9112 3.2.2): keep only the path and query; an empty
-            # path is "/" (RFC 9112 3.3), and the query stays
-            rest = target[target.find(b"//") + 2 :]
-            slash = rest.find(b"/")
-            q = rest.find(b"?")
-            if q >= 0 and (slash < 0 or q < slash):
-                target = b"/" + rest[q:]
-            else:
-                target = b"/" if slash < 0 else rest[slash:]
-        elif not (target == b"*" and method == b"OPTIONS"):
-            raise ProtocolError("malformed request target")
+        # absolute-form (RFC 9112 3.2.2), "*" of OPTIONS, or malformed
+        target = lazy_call("urlpath", "origin_form", method, target)
     # RFC 9110 2.5: a higher minor version is handled as the highest we implement
     return method.decode(), target, "HTTP/1.0" if minor == 0x30 else "HTTP/1.1"
 
@@ -299,7 +289,11 @@ class RequestParser:
             block = block[:-1]
         # every CR must start a CRLF (counting needs no copy of the block)
         if b"\r" in line or block.count(b"\r") != block.count(b"\r\n"):
-            raise ProtocolError("bare CR in request head")
+            raise ProtocolError("malformed header line")
+        if body_start == len(buf):
+            # nothing after the head: its bytes are not kept while it is answered
+            self.buf = bytearray()
+            body_start = 0
         self.pos = body_start
         self.scan = body_start
         return self._make_request(line, block)
@@ -351,19 +345,16 @@ class RequestParser:
         return req
 
 
-# RFC 9110 section 15. One string instead of a dict: a board keeps one object
-# instead of ~70 (REASONS, the dict, is built on demand for those who want it).
+# The reason phrases (RFC 9110 section 15) of the statuses the server answers with
+# itself, as one string (one object, not a dict of ~40); every other one is in
+# microcgi.tables, which a board loads when a script sends such a status.
 _REASONS = (
-    "\n100 Continue\n200 OK\n201 Created\n202 Accepted\n204 No Content\n206 Partial Content"
-    "\n301 Moved Permanently\n302 Found\n303 See Other\n304 Not Modified"
-    "\n307 Temporary Redirect\n308 Permanent Redirect\n400 Bad Request\n401 Unauthorized"
-    "\n403 Forbidden\n404 Not Found\n405 Method Not Allowed\n408 Request Timeout"
-    "\n409 Conflict\n410 Gone\n411 Length Required\n412 Precondition Failed"
-    "\n413 Content Too Large\n414 URI Too Long\n415 Unsupported Media Type"
-    "\n416 Range Not Satisfiable\n418 I'm a teapot\n422 Unprocessable Content"
-    "\n429 Too Many Requests\n431 Request Header Fields Too Large"
-    "\n500 Internal Server Error\n501 Not Implemented\n502 Bad Gateway"
-    "\n503 Service Unavailable\n504 Gateway Timeout\n505 HTTP Version Not Supported\n"
+    "\n200 OK\n206 Partial Content\n301 Moved Permanently\n302 Found\n304 Not Modified"
+    "\n400 Bad Request\n403 Forbidden\n404 Not Found\n405 Method Not Allowed"
+    "\n408 Request Timeout\n413 Content Too Large\n414 URI Too Long"
+    "\n416 Range Not Satisfiable\n431 Request Header Fields Too Large"
+    "\n500 Internal Server Error\n501 Not Implemented\n503 Service Unavailable"
+    "\n504 Gateway Timeout\n505 HTTP Version Not Supported\n"
 )
 
 
@@ -371,16 +362,12 @@ def reason_phrase(status):
     """The standard reason phrase of status (str); a generic one for unknown codes."""
     i = _REASONS.find("\n%d " % status)
     if i < 0:
-        return "Unknown" if status < 400 else "Error"
+        return lazy_call("tables", "reason_phrase", status)
     return _REASONS[i + 5 : _REASONS.find("\n", i + 5)]
 
 
 def __getattr__(name):
-    # REASONS, {status: phrase}, made from the table when asked for (PEP 562)
+    # REASONS, {status: phrase} for every status (PEP 562), made when asked for
     if name != "REASONS":
         raise AttributeError(name)
-    reasons = {}
-    for line in _REASONS.split("\n"):
-        if line:
-            reasons[int(line[:3])] = line[4:]
-    return reasons
+    return lazy_call("tables", "reasons")

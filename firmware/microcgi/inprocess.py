@@ -17,6 +17,9 @@ _RUNNABLE = const(1)
 _GENERATOR = const(2)  # main() returned a generator, resumed at every tick
 _DONE = const(3)
 
+_CACHE_ROOM = const(8192)  # free heap below which compiled scripts are not kept
+_mem_free = getattr(gc, "mem_free", None)  # MicroPython
+
 
 class ScriptStopped(Exception):
     """Raised inside a script at a write or resume once it must stop.
@@ -174,8 +177,8 @@ class CallableRunner:
     def load(self, filename):
         """main() of the script module, compiled once and reloaded when it changes.
 
-        When the heap is too short to compile it, the other cached scripts make way
-        (they are compiled again when next asked for).
+        The cached scripts make way for a new one when the heap is short (they are
+        compiled again when next asked for): a board runs one script at a time.
         """
         mode, size, mtime = compat.stat(filename)
         hit = self.cache.get(filename)
@@ -183,31 +186,28 @@ class CallableRunner:
             return hit[2]
         self.cache.pop(filename, None)
         hit = None
+        if _mem_free is not None and _mem_free() < _CACHE_ROOM:
+            self.cache.clear()
         while True:
             try:
-                main = _compile(filename)
+                with open(filename) as f:
+                    source = f.read()
+                scope = {"__name__": "microcgi", "__file__": filename}  # not "__main__"
+                try:
+                    code = compile(source, filename, "exec")
+                    source = None
+                    exec(code, scope)
+                finally:
+                    code = source = None
+                    gc.collect()  # the compiler's scratch, before it fragments the heap
                 break
             except MemoryError:
                 if not self.cache:
                     raise
                 self.cache.clear()
                 gc.collect()
+        main = scope.get("main")
+        if main is None:
+            raise ValueError("%s defines no main(environ, stdin, stdout)" % filename)
         self.cache[filename] = (size, mtime, main)
         return main
-
-
-def _compile(filename):
-    with open(filename) as f:
-        source = f.read()
-    scope = {"__name__": "microcgi", "__file__": filename}  # not "__main__"
-    try:
-        code = compile(source, filename, "exec")
-        source = None
-        exec(code, scope)
-    finally:
-        code = source = None
-        gc.collect()  # the compiler's scratch, before it fragments the heap
-    main = scope.get("main")
-    if main is None:
-        raise ValueError("%s defines no main(environ, stdin, stdout)" % filename)
-    return main

@@ -18,7 +18,7 @@ import socket
 
 from microcgi import __version__, compat, gateway, http11, static
 from microcgi.compat import const, lazy_call, ticks_add, ticks_diff, ticks_ms
-from microcgi.errors import HTTPError, NotFound, ProtocolError, ScriptError
+from microcgi.errors import HTTPError, ProtocolError, ScriptError
 
 POLLIN = select.POLLIN
 POLLOUT = select.POLLOUT
@@ -29,6 +29,7 @@ SERVER_LINE = b"Server: " + SOFTWARE.encode() + b"\r\n"
 _SEND_TIMEOUT_MS = const(30000)  # a client that reads nothing for this long is dropped
 _MAX_PIPELINE = const(65536)  # bytes read ahead of the request being answered
 _ACCEPT_ROOM = const(4096)  # free heap wanted before one more client is accepted
+_JOIN_BELOW = const(512)  # a script's writes shorter than this are joined (ScriptOutput)
 _mem_free = getattr(gc, "mem_free", None)  # MicroPython
 
 _REFUSED = (
@@ -100,7 +101,9 @@ class _Job:
         # gateway.ScriptOutput, made at the first output (after a compile, see environ)
         if self.out is None:
             cfg = self.conn.server.cfg
-            self.out = gateway.ScriptOutput(cfg.max_script_header, cfg.max_output, self.stream)
+            self.out = gateway.ScriptOutput(
+                cfg.max_script_header, cfg.max_output, self.stream, _JOIN_BELOW
+            )
         return self.out
 
     def on_output(self, data):
@@ -155,10 +158,9 @@ class Connection:
     def on_poll(self, obj, ev):
         if ev & POLLOUT and self.phase != _CLOSED:
             self.flush()
-        if ev & ~POLLOUT and self.phase != _CLOSED:  # POLLIN, POLLHUP, POLLERR
-            self.read()
-
-    def read(self):
+        if not ev & ~POLLOUT or self.phase == _CLOSED:
+            return
+        # POLLIN, POLLHUP or POLLERR: read
         server = self.server
         try:
             n = server.recv_into(self.sock, server.view)
@@ -248,7 +250,6 @@ class Connection:
         in one send() (dropped for HEAD).
         """
         req = self.req
-        self.status = status
         head_only = req is not None and req.method == "HEAD"
         if req is None or not req.keep_alive or (length is None and not chunked and status != 304):
             self.close_after = True
@@ -276,11 +277,13 @@ class Connection:
         parts.append(b"\r\n")
         if body and not head_only:
             parts.append(body)
-        self.send(b"".join(parts))
+        parts = b"".join(parts)
+        self.status = status
+        self.send(parts)
 
-    def respond(self, status, headers, body, reason=None):
+    def respond(self, status, headers, body):
         """Queue a whole response with a bytes body."""
-        self.head(status, reason or http11.reason_phrase(status), headers, len(body), body=body)
+        self.head(status, http11.reason_phrase(status), headers, len(body), body=body)
         self.finish()
 
     def error(self, status, msg="", close=False):
@@ -410,42 +413,44 @@ class Connection:
         if job is not self.job or self.phase == _CLOSED:
             return
         self.job = None
-        server = self.server
         if outcome == "exit" and detail:
-            server.log("%s: exit status %s" % (job.name, detail))
+            self.server.log("%s: exit status %s" % (job.name, detail))
         if (job.nph or job.stream) and lazy_call("stream", "ended", self, job, outcome):
             return  # NPH, or streamed with its head out already
         out = job.output
-        if outcome == "timeout" and out.head_done:
-            # what the script produced so far, as a whole response (SPEC 7.6)
-            server.log("%s: timed out; sending the partial output" % job.name)
-            self.close_after = True
-        elif outcome == "timeout":
-            server.log("%s: timed out before its header block" % job.name)
-            self.error(504, "the script timed out")
-            return
-        elif outcome == "memory":
-            gc.collect()
-            server.log("%s: out of memory" % job.name)
-            self.error(503, "out of memory")
-            return
-        else:
-            err = job.error
-            ended = outcome in ("exit", "closed")
-            if err is None and ended:
-                try:
-                    out.finish()
-                except ScriptError as e:
-                    err = e
-            if err is None and not ended:
-                err = ScriptError("cgi: %s" % (detail or outcome))
-            if err is not None:
-                server.log("%s: %s" % (job.name, err))
-                self.error(err.status, "the script failed; see the server log")
-                return
+        if outcome in ("exit", "closed") and job.error is None and out.head_done:
             if out.local_redirect is not None and out.status == 200:
                 lazy_call("rare", "local_redirect", self, out.local_redirect)
                 return
+        elif outcome == "timeout" and out.head_done:
+            # what the script produced so far, as a whole response (SPEC 7.6)
+            self.server.log("%s: timed out; sending the partial output" % job.name)
+            self.close_after = True
+        else:
+            # no usable response (SPEC 7); not in rare: a script that ran out of heap
+            # leaves no room to load a module
+            log = self.server.log
+            if outcome == "timeout":
+                log("%s: timed out before its header block" % job.name)
+                status, msg = 504, "the script timed out"
+            elif outcome == "memory":
+                log("%s: out of memory" % job.name)
+                status, msg = 503, "out of memory"
+            else:
+                err = job.error
+                if err is None and outcome in ("exit", "closed"):
+                    try:
+                        out.finish()
+                    except ScriptError as e:
+                        err = e
+                if err is None:
+                    err = ScriptError("cgi: %s" % (detail or outcome))
+                log("%s: %s" % (job.name, err))
+                status, msg = err.status, "the script failed; see the server log"
+            job.out = out = None  # nothing of it is sent: its heap first
+            gc.collect()
+            self.error(status, msg)
+            return
         reason = out.reason or http11.reason_phrase(out.status)
         self.head(out.status, reason, out.headers, out.body_len)
         if self.req.method != "HEAD":
@@ -734,17 +739,17 @@ class Server:
             while True:
                 i = path.find("/", i + 1)
                 if i < 0:
-                    raise NotFound("no such file")
+                    raise HTTPError("no such file", 404)
                 head = path[:i]
                 fs = self.root + head
                 try:
                     mode = compat.stat(fs)[0]
                 except OSError:
-                    raise NotFound("no such file")
+                    raise HTTPError("no such file", 404)
                 if mode & compat.S_IFMT != compat.S_IFDIR:
                     interp = self.interpreter(fs, head, mode)
                     if interp is None:
-                        raise NotFound("no such file")
+                        raise HTTPError("no such file", 404)
                     self.run_script(conn, req, head, fs, path[i:], interp)
                     return
         if self.realpath is not None:

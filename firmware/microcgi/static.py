@@ -51,18 +51,14 @@ def quote_path(s):
 # --- MIME types ---------------------------------------------------------------------
 
 _OCTET = b"application/octet-stream"
-# One string instead of a dict: a board keeps one constant instead of ~70 objects.
-# Each entry is " ext type;" ; the types with parameters use "|" for "; ".
+# One string instead of a dict: a board keeps one constant instead of ~30 objects.
+# Each entry is " ext type;" ; the types with parameters use "|" for "; ". The
+# common types only: microcgi.tables has the others, loaded for the odd file.
 _MIME = (
     " html text/html|charset=utf-8; htm text/html|charset=utf-8;"
-    " txt text/plain|charset=utf-8; css text/css; js text/javascript; mjs text/javascript;"
-    " json application/json; map application/json; xml application/xml;"
-    " csv text/csv|charset=utf-8; md text/markdown|charset=utf-8; svg image/svg+xml;"
-    " png image/png; jpg image/jpeg; jpeg image/jpeg; gif image/gif; ico image/x-icon;"
-    " webp image/webp; avif image/avif; wasm application/wasm; pdf application/pdf;"
-    " zip application/zip; gz application/gzip; tar application/x-tar; mp3 audio/mpeg;"
-    " ogg audio/ogg; wav audio/wav; mp4 video/mp4; webm video/webm; woff font/woff;"
-    " woff2 font/woff2; ttf font/ttf; otf font/otf;"
+    " txt text/plain|charset=utf-8; css text/css; js text/javascript; json application/json;"
+    " svg image/svg+xml; png image/png; jpg image/jpeg; jpeg image/jpeg; gif image/gif;"
+    " ico image/x-icon;"
 )  # js: RFC 9239
 
 
@@ -79,7 +75,7 @@ def mime_type(name):
         return _OCTET
     i = _MIME.find(" " + ext + " ")
     if i < 0:
-        return _OCTET
+        return lazy_call("tables", "mime_type", ext) or _OCTET
     i += len(ext) + 2
     return _MIME[i : _MIME.find(";", i)].replace("|", "; ").encode()
 

@@ -1,7 +1,8 @@
 # URL paths both ways (RFC 3986): %-decoding a request path so that it cannot
-# escape ROOT, and %-encoding a file name for a link or a Location. The common
-# case (a plain ASCII path) never gets here: static.decode_path() answers it
-# itself, so a board loads this module only for the odd path, then drops it.
+# escape ROOT, %-encoding a file name for a link or a Location, and request
+# targets in absolute-form. The common case (a plain ASCII path) never gets here:
+# static.decode_path() and http11 answer it themselves, so a board loads this
+# module only for the odd path, then drops it.
 from microcgi.errors import Forbidden, ProtocolError
 
 
@@ -105,3 +106,22 @@ def quote_path(s):
         else:
             out.extend(b"%%%02X" % c)
     return str(out, "utf-8")
+
+
+def origin_form(method, target):
+    """The path (and query) of a request target that does not start with "/".
+
+    Absolute-form (RFC 9112 3.2.2) keeps only its path and query; an empty path is
+    "/" (RFC 9112 3.3), and the query stays. "*" is kept for OPTIONS; anything else
+    raises ProtocolError.
+    """
+    if target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
+        rest = target[target.find(b"//") + 2 :]
+        slash = rest.find(b"/")
+        q = rest.find(b"?")
+        if q >= 0 and (slash < 0 or q < slash):
+            return b"/" + rest[q:]
+        return b"/" if slash < 0 else rest[slash:]
+    if target == b"*" and method == b"OPTIONS":
+        return target
+    raise ProtocolError("malformed request line")
