@@ -6,11 +6,12 @@
 # descriptors in the same loop (docs/design.md).
 #
 # A board keeps this module in RAM, so it holds the common paths only: static
-# files, buffered script output, errors. The rare ones live in modules that are
-# loaded when a request needs them and dropped again (compat.unload): directory
-# redirects and listings, conditional and range answers, local redirects and the
-# access log in microcgi.rare; streamed and NPH output in microcgi.stream. On
-# CPython, microcgi.hostserver adds a file cache, sendfile() and the symlink check.
+# files, buffered script output, errors. The rest lives in modules loaded when a
+# request needs them and dropped again (compat.lazy_call): directory indexes,
+# redirects and listings, conditional and range answers, local redirects, the
+# access log and close() in microcgi.rare; streamed and NPH output in
+# microcgi.stream; listen() in microcgi.startup. On CPython, microcgi.hostserver
+# adds a file cache, sendfile(), lingering closes and the symlink check.
 import errno
 import gc
 import select
@@ -28,7 +29,8 @@ SOFTWARE = "microcgi/" + __version__
 SERVER_LINE = b"Server: " + SOFTWARE.encode() + b"\r\n"
 _SEND_TIMEOUT_MS = const(30000)  # a client that reads nothing for this long is dropped
 _MAX_PIPELINE = const(65536)  # bytes read ahead of the request being answered
-_ACCEPT_ROOM = const(4096)  # free heap wanted before one more client is accepted
+_ACCEPT_ROOM = const(6144)  # free heap wanted before one more client is accepted,
+_FEW = const(2)  # once this many are connected
 _JOIN_BELOW = const(512)  # a script's writes shorter than this are joined (ScriptOutput)
 _mem_free = getattr(gc, "mem_free", None)  # MicroPython
 
@@ -677,12 +679,13 @@ class Server:
     def on_poll(self, obj, ev):
         """The listener is readable: accept the waiting connections there is room for."""
         while True:
-            if self.conns and _mem_free is not None and _mem_free() < _ACCEPT_ROOM:
+            if len(self.conns) >= _FEW and _mem_free is not None and _mem_free() < _ACCEPT_ROOM:
                 gc.collect()
                 if _mem_free() < _ACCEPT_ROOM:
                     # Too little heap for one more client: the others wait in the
                     # listen backlog until a connection ends (abort() listens again),
-                    # rather than all of them failing for want of memory.
+                    # rather than all of them failing for want of memory. A few are
+                    # always let in, so that a slow script blocks nobody (SPEC 8).
                     self.poller.modify(self.sock, 0)
                     self.paused = True
                     return

@@ -12,7 +12,7 @@ from microcgi.compat import const, lazy_call, unload
 _BOARD_KEYS = ("board", "network", "wifi", "interpreter", "heap_bytes", "mpy_cross", "runner")
 _GC_START = const(2048)  # bytes allocated between collections while starting
 _GC_SHARE = const(8)  # then this fraction of the free heap
-_ROOMY_HEAP = const(80 * 1024)  # free heap at start-up above which buffers are 1 KiB
+_ROOMY_HEAP = const(80 * 1024)  # free heap (while starting) for 1 KiB buffers
 
 
 def read_config(path="config.json"):
@@ -43,7 +43,7 @@ def load_settings(data):
 
     cfg = Config(host="0.0.0.0", port=80, root="www", cgi={".py": ""})
     cfg.max_connections = 6  # lwIP: 10 sockets, the listener included
-    # the one receive and file-chunk buffer: smaller on a small heap (under ~96 KB)
+    # the one receive and file-chunk buffer: half as big on a small heap
     cfg.buffer_size = 1024 if gc.mem_free() > _ROOMY_HEAP else 512
     cfg.max_body = 16 * 1024
     cfg.max_output = 16 * 1024
