@@ -2,10 +2,9 @@
 
 A board folder (microcgi/*.mpy compiled with mpy-cross, main.py, config.json, www/) is
 built in a temporary folder and run as `micropython -X heapsize=N main.py`, exactly as a
-board boots. One server serves every test of this module in turn, and every test ends by
-checking that the server still answers: a script that times out, overflows its cap, raises
-or exhausts the heap must cost that one request only. test_everything_at_64k runs them all
-again on a server with the 64 KiB heap of issue 3.
+board boots, with the 64 KiB heap of issue 3. One server serves every test of this module
+in turn, and every test ends by checking that the server still answers: a script that
+times out, overflows its cap, raises or exhausts the heap must cost that one request only.
 """
 
 import contextlib
@@ -28,11 +27,8 @@ SCRIPT_TIMEOUT = 2  # seconds (config.json)
 MAX_OUTPUT = 4096  # bytes (config.json)
 SMALL = bytes((i * 7 + 13) % 95 + 32 for i in range(1023)) + b"\n"
 
-# The board heap the issue asks for, and the smallest that passes today (with a little room:
-# near the limit, failures depend on fragmentation). test_everything_at_64k is a strict
-# xfail: once it passes, set WORKING_HEAP = TARGET_HEAP and delete that test.
+# The board heap issue 3 asks for: every test of this module runs on one server with it.
 TARGET_HEAP = 64 * 1024
-WORKING_HEAP = 80 * 1024
 
 SCRIPTS = {
     # query string, method, body and its headers, echoed back
@@ -113,7 +109,7 @@ def running_board(tmp_path_factory, heap):
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
-    with running_board(tmp_path_factory, WORKING_HEAP) as server:
+    with running_board(tmp_path_factory, TARGET_HEAP) as server:
         yield server
 
 
@@ -269,26 +265,3 @@ def test_still_serving_after_everything(board):
     assert_alive(board)
     assert "Traceback" not in board.output().replace("boom.py: Traceback", "")
 
-
-SCENARIOS = [
-    test_listening_line,
-    test_static_file,
-    test_static_file_keep_alive,
-    test_script_with_query_string,
-    test_post_to_script,
-    test_generator_timeout_sends_partial_output,
-    test_write_timeout_sends_partial_output,
-    test_generator_does_not_block_other_clients,
-    test_over_cap_script_is_500,
-    test_raising_script_is_500_with_traceback_in_log,
-    test_memory_error_is_503,
-    test_still_serving_after_everything,
-]
-
-
-@pytest.mark.xfail(strict=True, reason="firmware does not fit 64k yet")
-def test_everything_at_64k(tmp_path_factory):
-    # every test above, in order, on one server with the heap issue 3 asks for
-    with running_board(tmp_path_factory, TARGET_HEAP) as server:
-        for scenario in SCENARIOS:
-            scenario(server)
