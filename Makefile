@@ -58,8 +58,10 @@ format: setup
 	$(BIN)/ruff format $(LINT_PATHS)
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 
+# bench/heap.py: the smallest MicroPython heap of microcgi and of Microdot (issue 3)
 bench: setup
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/heap.py --write-docs
 
 bench-quick: setup
 	$(BIN)/python bench/run.py --quick

@@ -51,7 +51,7 @@ DOCS_BEGIN = "<!-- heap:begin -->"
 DOCS_END = "<!-- heap:end -->"
 
 # firmware/microcgi files that never go to a board (CPython-only adapters)
-HOST_ONLY = ("__main__.py", "cgi.py")
+HOST_ONLY = ("__main__.py", "cgi.py", "hostserver.py")  # never loaded on a board
 LISTENING_RE = re.compile(r"microcgi (\S+) listening on http://([^\s/]+):(\d+)/")
 MEMORY_RE = re.compile(r"MemoryError|memory allocation failed|out of memory")
 SMALL_FILE = bytes((i * 7 + 13) % 95 + 32 for i in range(1023)) + b"\n"  # 1 KiB of text

@@ -40,7 +40,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 FIRMWARE = REPO / "firmware"
-HOST_ONLY = ("__main__.py", "cgi.py")  # CPython-only modules of firmware/microcgi
+HOST_ONLY = ("__main__.py", "cgi.py", "hostserver.py")  # CPython-only modules of firmware/microcgi
 LIB_DIR = "lib/microcgi"  # on the board; /lib is on a board's sys.path
 PROBE_TAG = "MICROCGI-PROBE"
 DEFAULT_TIMEOUT = 60.0  # seconds for the board to print its URL (Wi-Fi retries take ~30 s)

@@ -180,6 +180,8 @@ class CallableRunner:
         The cached scripts make way for a new one when the heap is short (they are
         compiled again when next asked for): a board runs one script at a time.
         """
+        if not filename.endswith(".py"):
+            raise ValueError("%s: in-process scripts are Python modules (.py)" % filename)
         mode, size, mtime = compat.stat(filename)
         hit = self.cache.get(filename)
         if hit is not None and hit[0] == size and hit[1] == mtime:

@@ -88,6 +88,9 @@ def start():
 def listen(server):
     """server.Server.listen()."""
     cfg = server.cfg
+    if not cfg.port and not hasattr(socket.socket, "getsockname"):
+        # MicroPython's sockets cannot tell which port the OS picked
+        raise ValueError("port 0 needs getsockname(), which this MicroPython lacks: set a port")
     ai = socket.getaddrinfo(cfg.host, cfg.port, 0, socket.SOCK_STREAM)[0]
     s = socket.socket(ai[0], socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -9,6 +9,7 @@ times out, overflows its cap, raises or exhausts the heap must cost that one req
 
 import contextlib
 import socket
+import subprocess
 import threading
 import time
 
@@ -265,3 +266,18 @@ def test_still_serving_after_everything(board):
     assert_alive(board)
     assert "Traceback" not in board.output().replace("boom.py: Traceback", "")
 
+
+def test_port_0_is_refused_with_a_reason(tmp_path):
+    # MicroPython's sockets have no getsockname(): a server on "any free port" could not
+    # say which one it got, so it does not start, and says why (the REPL stays usable)
+    folder = build_board(tmp_path / "board", None, {"port": 0})
+    done = subprocess.run(
+        [MICROPYTHON, "-X", "heapsize=%d" % TARGET_HEAP, "main.py"],
+        cwd=folder,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=30,
+    )
+    out = done.stdout.decode(errors="replace")
+    assert "microcgi: cannot start: port 0 needs getsockname()" in out, out
+    assert "listening" not in out
