@@ -309,9 +309,11 @@ class ScriptOutput:
         self._hdr = bytearray(b"\n")
 
     def _fail(self, msg):
-        self.error = msg
+        # What was collected goes first: the heap may be full, and setting error (a
+        # class attribute until now) grows this object's attribute table.
         self._hdr = None
         self.body = []
+        self.error = msg
         raise ScriptError(msg)
 
     def feed(self, data):
@@ -332,14 +334,18 @@ class ScriptOutput:
             if n:
                 body = self.body
                 join = self.join
-                if n < join:
-                    last = body[-1] if body else None
-                    if type(last) is not bytearray or len(last) + n > join:
-                        # a chunk with room for join bytes: extend() then never
-                        # reallocates (that would leave holes in a board's heap)
+                last = body[-1] if body else None
+                if n < join and (type(last) is not bytearray or len(last) + n > join):
+                    # a chunk with room for join bytes: extend() then never reallocates
+                    # (that would leave holes in a board's heap); when a fragmented
+                    # heap has no such block, the piece is kept as it came
+                    try:
                         last = bytearray(join)
                         last[0:join] = b""
                         body.append(last)
+                    except MemoryError:
+                        last = None
+                if n < join and last is not None:
                     last.extend(data)
                 else:
                     body.append(data if type(data) is bytes else bytes(data))

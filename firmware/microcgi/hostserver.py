@@ -48,6 +48,7 @@ class Connection(server.Connection):
 
 class Server(server.Server):
     connection = Connection
+    one_send = 16 * 1024
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
         super().__init__(cfg, runner, log, access_log, realpath)

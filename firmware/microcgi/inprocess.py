@@ -89,7 +89,7 @@ class _Task:
         job = self.job
         try:
             if self.state == _RUNNABLE:
-                main = self.runner.load(job.filename)
+                main = self.runner.load(job.filename, getattr(job, "stamp", None))
                 stdin = io.BytesIO(b"".join(self.body))
                 self.body = None
                 self.check()
@@ -174,15 +174,19 @@ class CallableRunner:
         self.ready = []
         self.running = []
 
-    def load(self, filename):
+    def load(self, filename, stamp=None):
         """main() of the script module, compiled once and reloaded when it changes.
+
+        stamp: (size, mtime) of the file when the caller has just stat()ed it.
 
         The cached scripts make way for a new one when the heap is short (they are
         compiled again when next asked for): a board runs one script at a time.
         """
         if not filename.endswith(".py"):
             raise ValueError("%s: in-process scripts are Python modules (.py)" % filename)
-        mode, size, mtime = compat.stat(filename)
+        if stamp is None:
+            stamp = compat.stat(filename)[1:]
+        size, mtime = stamp
         hit = self.cache.get(filename)
         if hit is not None and hit[0] == size and hit[1] == mtime:
             return hit[2]

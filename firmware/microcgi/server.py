@@ -58,6 +58,7 @@ class _Job:
 
     # set when they change (class attributes until then: a smaller object)
     env = None  # the environ, once built
+    stamp = None  # (size, mtime) of the file as routing found it
     out = None  # the output collector, once made
     nph = False  # nph-*: the script writes the whole response (SPEC 7.8)
     stream = False  # output sent as it comes (SPEC 7.5)
@@ -142,9 +143,9 @@ class Connection:
         self.file_left = 0
         self.mask = POLLIN
         self.close_after = False  # close once the response is out
-        self.reset(_IDLE, cfg.header_timeout)
+        self.reset(_IDLE, server.header_ms)
 
-    def reset(self, phase, timeout):
+    def reset(self, phase, timeout_ms):
         """Ready for a request: nothing of the last one is kept."""
         self.req = None
         self.job = None  # the _Job of a script
@@ -153,7 +154,7 @@ class Connection:
         self.status = 0  # of the response, once its head is queued
         self.length = 0  # body bytes of the response (for the access log)
         self.phase = phase
-        self.deadline = ticks_add(ticks_ms(), int(timeout * 1000))
+        self.deadline = ticks_add(ticks_ms(), timeout_ms)
 
     # ---- I/O events -------------------------------------------------------
 
@@ -192,7 +193,7 @@ class Connection:
         if phase == _IDLE or (phase == _BUSY and not self.body_done):
             if phase == _IDLE:
                 self.phase = _HEAD
-            self.deadline = ticks_add(ticks_ms(), int(server.cfg.header_timeout * 1000))
+            self.deadline = ticks_add(ticks_ms(), server.header_ms)
         self.process()
 
     def process(self):
@@ -224,7 +225,7 @@ class Connection:
                         job.pending.append(ev.data)
             else:  # a Request
                 self.phase = _BUSY
-                self.deadline = ticks_add(ticks_ms(), int(self.server.cfg.header_timeout * 1000))
+                self.deadline = ticks_add(ticks_ms(), self.server.header_ms)
                 self.req = ev
                 if ev.body_length and ev.header(b"expect") == b"100-continue":
                     self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -335,12 +336,11 @@ class Connection:
         if self.close_after:
             self.linger()
             return
-        cfg = server.cfg
-        self.reset(_IDLE, cfg.keepalive_timeout)
+        self.reset(_IDLE, server.keepalive_ms)
         self.parser.next_request()
         self._want(POLLIN, True)
         if self.parser.buffered():
-            self.reset(_HEAD, cfg.header_timeout)
+            self.reset(_HEAD, server.header_ms)
             self.process()
 
     # ---- static files -----------------------------------------------------
@@ -454,10 +454,17 @@ class Connection:
             self.error(status, msg)
             return
         reason = out.reason or http11.reason_phrase(out.status)
-        self.head(out.status, reason, out.headers, out.body_len)
-        if self.req.method != "HEAD":
-            for piece in out.body:
-                self.send(piece)
+        pieces = out.body
+        body = None
+        if self.req.method == "HEAD":
+            pieces = ()
+        elif out.body_len <= self.server.one_send:
+            # hostserver: a small body goes with the head, in one send()
+            body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            pieces = ()
+        self.head(out.status, reason, out.headers, out.body_len, body=body)
+        for piece in pieces:
+            self.send(piece)
         self.finish()
 
     # ---- writing ----------------------------------------------------------
@@ -575,6 +582,9 @@ class Server:
     """
 
     connection = Connection  # the class of a connection (hostserver has its own)
+    # A script's body up to this size goes out with its head, in one send(). Not on
+    # a board (hostserver sets it): the joined copy costs more heap than a send().
+    one_send = -1
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
         self.cfg = cfg
@@ -595,6 +605,8 @@ class Server:
         # One buffer for all connections: what recv() puts in it is copied into the
         # connection's parser at once, and a file chunk is sent before the next recv.
         self.view = memoryview(bytearray(cfg.buffer_size))
+        self.header_ms = int(cfg.header_timeout * 1000)  # the timeouts as deadlines want them
+        self.keepalive_ms = int(cfg.keepalive_timeout * 1000)
         self.date = (-1, b"")  # (second, its Date header line)
         self._ipoll = getattr(self.poller, "ipoll", None)
         self.paused = False  # not accepting for want of memory
@@ -762,7 +774,7 @@ class Server:
             return
         interp = self.interpreter(fs, path, mode)
         if interp is not None:
-            self.run_script(conn, req, path, fs, None, interp)
+            self.run_script(conn, req, path, fs, None, interp, (size, mtime))
             return
         if req.method not in ("GET", "HEAD"):
             if req.method == "OPTIONS":
@@ -786,11 +798,13 @@ class Server:
             return "/bin/sh"
         return interp
 
-    def run_script(self, conn, req, script_name, fs, path_info, interp):
+    def run_script(self, conn, req, script_name, fs, path_info, interp, stamp=None):
         # every method the parser lets through may run a script (SPEC 5)
         if self.runner is None:
             raise ScriptError("no script runner")
         job = _Job(conn, script_name, fs, path_info, interp)
+        if stamp is not None:
+            job.stamp = stamp  # the in-process runner need not stat() it again
         conn.job = job
         if req.chunked and not conn.body_done:
             # CONTENT_LENGTH is known only at the end of a chunked body (RFC 3875

@@ -233,7 +233,7 @@ def test_generator_does_not_block_other_clients(board):
 
 def test_over_cap_script_is_500(board):
     status, _, body = request(board.port, "GET", "/big.py")
-    assert status == 500
+    assert status == 500, board.output()[-1500:]
     assert b"xxxx" not in body  # nothing of the page (SPEC 7.5)
     assert_alive(board)
 
