@@ -723,7 +723,7 @@ def docs_block(result, table, parts=""):
         "measured side by side, rather than the absolute numbers.",
         "",
         "microcgi is the firmware compiled with mpy-cross into a board folder and started as",
-        "`micropython main.py`, with the board defaults of `firmware/microcgi/board.py` except",
+        "`micropython main.py`, with the board defaults of `firmware/microcgi/startup.py` except",
         "`max_connections` 8 (the board's 6 would turn the 7th and 8th client away with 503).",
         "Microdot %s is the PyPI package compiled with mpy-cross (`MICROPYPATH=.frozen:lib`),"
         % MICRODOT_VERSION,
