@@ -33,6 +33,7 @@ _ACCEPT_ROOM = const(6144)  # free heap wanted before one more client is accepte
 _FEW = const(2)  # once this many are connected
 _JOIN_BELOW = const(512)  # a script's writes shorter than this are joined (ScriptOutput)
 _mem_free = getattr(gc, "mem_free", None)  # MicroPython
+_MSG_MORE = getattr(socket, "MSG_MORE", 0)  # Linux; MicroPython has no send() flags
 
 _REFUSED = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -362,12 +363,14 @@ class Connection:
                 self.head(200, "OK", (), size, raw=entry[3], body=entry[4])
                 self.finish()
                 return
-            self.head(200, "OK", (), size, raw=entry[3])
+        # the file first: flush() then sends the head and the file's bytes together
         if end > start and req.method != "HEAD":
             self.file = open(fs, "rb")
             if start:
                 self.file.seek(start)
             self.file_left = end - start
+        if self.status == 0:
+            self.head(200, "OK", (), size, raw=entry[3])
         self.finish()
         self.flush()
 
@@ -482,7 +485,11 @@ class Connection:
         try:
             while out:
                 first = out[0]
-                n = sock.send(first) or 0
+                if self.file_left and _MSG_MORE:
+                    # the head of a file: the kernel sends it with the file's first bytes
+                    n = sock.send(first, _MSG_MORE) or 0
+                else:
+                    n = sock.send(first) or 0
                 if n < len(first):
                     out[0] = memoryview(first)[n:]
                     break
