@@ -334,18 +334,20 @@ class ScriptOutput:
             if n:
                 body = self.body
                 join = self.join
-                last = body[-1] if body else None
-                if n < join and (type(last) is not bytearray or len(last) + n > join):
-                    # a chunk with room for join bytes: extend() then never reallocates
-                    # (that would leave holes in a board's heap); when a fragmented
-                    # heap has no such block, the piece is kept as it came
-                    try:
-                        last = bytearray(join)
-                        last[0:join] = b""
-                        body.append(last)
-                    except MemoryError:
-                        last = None
-                if n < join and last is not None:
+                last = None
+                if n < join:
+                    last = body[-1] if body else None
+                    if type(last) is not bytearray or len(last) + n > join:
+                        # a chunk with room for join bytes: extend() then never
+                        # reallocates (that would leave holes in a board's heap); when
+                        # a fragmented heap has no such block, the piece stays as it came
+                        try:
+                            last = bytearray(join)
+                            last[0:join] = b""
+                            body.append(last)
+                        except MemoryError:
+                            last = None
+                if last is not None:
                     last.extend(data)
                 else:
                     body.append(data if type(data) is bytes else bytes(data))

@@ -485,7 +485,7 @@ class Connection:
         try:
             while out:
                 first = out[0]
-                if self.file_left and _MSG_MORE:
+                if _MSG_MORE and self.file_left:
                     # the head of a file: the kernel sends it with the file's first bytes
                     n = sock.send(first, _MSG_MORE) or 0
                 else:

@@ -5,7 +5,6 @@ import time
 from microcgi.compat import const
 
 _WIFI_TRIES = const(5)
-_SAME_ANSWER = const(2)  # attempts that end in the same definite refusal: give up
 
 
 def wlan_up(wifi):
@@ -28,8 +27,7 @@ def wlan_up(wifi):
     sta = network.WLAN(network.STA_IF)
     sta.active(True)
     delay = 1
-    why = None
-    same = 0
+    why = None  # the refusal that ended the last attempt
     for attempt in range(1, _WIFI_TRIES + 1):
         if not sta.isconnected():
             print("wifi: connecting to %r (attempt %d of %d)" % (ssid, attempt, _WIFI_TRIES))
@@ -51,10 +49,9 @@ def wlan_up(wifi):
             return addr
         if now is not None:
             print("wifi: %s" % now)
-        same = same + 1 if now is not None and now == why else 1
+            if now == why:  # the same refusal twice in a row: that is the answer
+                raise OSError("wifi: could not join %r: %s" % (ssid, now))
         why = now
-        if why is not None and same >= _SAME_ANSWER:
-            raise OSError("wifi: could not join %r: %s" % (ssid, why))
         sta.disconnect()
         delay *= 2
     raise OSError(
