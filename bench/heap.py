@@ -25,6 +25,7 @@ tests/e2e/test_micropython.py and tests/host/test_dual_mode.py.
 
 import argparse
 import datetime
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -50,8 +51,17 @@ DOCS = REPO / "docs" / "performance.md"
 DOCS_BEGIN = "<!-- heap:begin -->"
 DOCS_END = "<!-- heap:end -->"
 
-# firmware/microcgi files that never go to a board (CPython-only adapters)
-HOST_ONLY = ("__main__.py", "cgi.py", "hostserver.py")  # never loaded on a board
+
+def _deploy_module():
+    """tools/deploy.py, which holds the one list of firmware files that stay on the host."""
+    spec = importlib.util.spec_from_file_location("microcgi_deploy", REPO / "tools" / "deploy.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
+
+
+HOST_ONLY = _deploy_module().HOST_ONLY  # firmware/microcgi files never copied to a board
 LISTENING_RE = re.compile(r"microcgi (\S+) listening on http://([^\s/]+):(\d+)/")
 MEMORY_RE = re.compile(r"MemoryError|memory allocation failed|out of memory")
 SMALL_FILE = bytes((i * 7 + 13) % 95 + 32 for i in range(1023)) + b"\n"  # 1 KiB of text

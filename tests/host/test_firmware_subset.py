@@ -41,9 +41,10 @@ ALLOWED_MODULES = {
 }
 # CPython-only fallbacks that compat.py may import inside an `except` branch.
 COMPAT_FALLBACK_MODULES = {"traceback"}
-# CPython-only files that live in the package but never go to a board:
-# __main__.py (python -m microcgi) and cgi.py (the CGI-process adapter of SPEC 8).
-HOST_ONLY = {FIRMWARE / "microcgi" / "__main__.py", FIRMWARE / "microcgi" / "cgi.py"}
+# Files outside the subset: __main__.py (python -m microcgi) and cgi.py (the CGI-process
+# adapter of SPEC 8) are CPython only. hostserver.py stays in the subset although it
+# never goes to a board (tools/deploy.py HOST_ONLY is that list).
+OUTSIDE_SUBSET = {FIRMWARE / "microcgi" / "__main__.py", FIRMWARE / "microcgi" / "cgi.py"}
 # module -> attributes that MicroPython lacks (or lacks on some ports)
 BANNED_ATTRIBUTES = {"os": {"environ", "path"}, "select": {"select"}}
 
@@ -56,7 +57,7 @@ def _rel(path):
     return str(path.relative_to(REPO))
 
 
-SUBSET_FILES = [p for p in _py_files(FIRMWARE) + _py_files(CORE_TESTS) if p not in HOST_ONLY]
+SUBSET_FILES = [p for p in _py_files(FIRMWARE) + _py_files(CORE_TESTS) if p not in OUTSIDE_SUBSET]
 CORE_LOCAL_MODULES = {p.stem for p in _py_files(CORE_TESTS)}
 
 
