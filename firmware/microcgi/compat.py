@@ -18,17 +18,16 @@ try:
     ticks_ms = time.ticks_ms
     ticks_diff = time.ticks_diff
     ticks_add = time.ticks_add
-except AttributeError:  # CPython
+except AttributeError:  # CPython: no wrap-around; the C functions of operator
+    import operator
+
+    ticks_add = operator.add
+    ticks_diff = operator.sub
+
     _monotonic = time.monotonic
 
     def ticks_ms():
         return int(_monotonic() * 1000)
-
-    def ticks_diff(a, b):
-        return a - b
-
-    def ticks_add(a, b):
-        return a + b
 
 
 try:

@@ -6,6 +6,7 @@
 #
 # Both runners (host/subprocess_runner.py, runner.CallableRunner) produce the same raw CGI
 # output, so this one parser serves both, as Go's net/http/cgi host.go does for child.go.
+from microcgi import __version__
 from microcgi.compat import const
 from microcgi.errors import ScriptError
 from microcgi.http11 import split_field
@@ -68,12 +69,13 @@ def _add_headers(env, headers):
         # Like Apache's http2env(), only letters, digits and "-" are exported: a name
         # with "_" could forge another header's variable (X-Foo_Bar vs X-Foo-Bar), and
         # other token characters ("." "+" ...) make names that shells cannot even read.
-        for c in name:
-            if not (0x61 <= c <= 0x7A or 0x30 <= c <= 0x39 or c == 0x2D or 0x41 <= c <= 0x5A):
-                name = None
-                break
-        if name is None:
-            continue
+        if not name.replace(b"-", b"").isalpha():  # the usual name passes in C
+            for c in name:
+                if not (0x61 <= c <= 0x7A or 0x30 <= c <= 0x39 or c == 0x2D or 0x41 <= c <= 0x5A):
+                    name = None
+                    break
+            if name is None:
+                continue
         var = "HTTP_" + name.decode().upper().replace("-", "_")
         if name == b"host" and host is None:
             host = value
@@ -128,8 +130,6 @@ def build_environ(req, conn, script, cfg):
         name = "[" + server_addr + "]" if ":" in server_addr else server_addr
     software = _cfg(cfg, "software", None)
     if software is None:
-        from microcgi import __version__
-
         software = "microcgi/" + __version__
 
     # Keyword arguments: the names are then interned, which costs a board less RAM

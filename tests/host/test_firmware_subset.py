@@ -40,7 +40,7 @@ ALLOWED_MODULES = {
     "microcgi",
 }
 # CPython-only fallbacks that compat.py may import inside an `except` branch.
-COMPAT_FALLBACK_MODULES = {"traceback"}
+COMPAT_FALLBACK_MODULES = {"traceback", "operator"}
 # Files outside the subset: __main__.py (python -m microcgi) and cgi.py (the CGI-process
 # adapter of SPEC 8) are CPython only. hostserver.py stays in the subset although it
 # never goes to a board (tools/deploy.py HOST_ONLY is that list).
