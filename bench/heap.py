@@ -446,8 +446,25 @@ def throughput(target, heap, clients, seconds):
     with target.start(heap) as server:
         if not server.wait_ready():
             raise RuntimeError("%s did not start at %d bytes" % (target.label, heap))
+        cpu0 = process_cpu(server.proc.pid)
         ok, errors, first = load(server.port, target.checks, clients, seconds)
-        return {"rps": ok / seconds, "requests": ok, "errors": errors, "first_error": first}
+        cpu1 = process_cpu(server.proc.pid)
+        got = {"rps": ok / seconds, "requests": ok, "errors": errors, "first_error": first}
+        if cpu0 is not None and cpu1 is not None and ok:
+            # what the server itself spent per request: unlike requests/s, not moved by
+            # the Python clients' own cost or by other jobs on a shared machine
+            got["cpu_us"] = (cpu1 - cpu0) / ok * 1e6
+        return got
+
+
+def process_cpu(pid):
+    """User + system CPU seconds of a process so far (Linux /proc), or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _tail(text, n=200):
@@ -684,6 +701,15 @@ def markdown(result):
                 fmt_ratio(a, b, 1),
             )
         )
+    for c in (1, result["clients"]):
+        key = "rps_c%d" % c
+        a = mc.get(key, {}).get("cpu_us")
+        b = md.get(key, {}).get("cpu_us")
+        if a and b:
+            rows.append(
+                "| server CPU per request, %d client%s | %.0f µs | %.0f µs | %s | |"
+                % (c, "s" * (c > 1), a, b, fmt_ratio(a, b))
+            )
     return "\n".join(rows)
 
 
@@ -875,12 +901,18 @@ def measure_throughput(targets, args, servers):
                     % (target.label, args.rps_heap, c, r + 1, args.rounds)
                 )
                 got = throughput(target, args.rps_heap, c, args.rps_seconds)
-                log("  %.0f req/s, %d errors" % (got["rps"], got["errors"]))
+                log(
+                    "  %.0f req/s, %d errors, %.0f µs server CPU per request"
+                    % (got["rps"], got["errors"], got.get("cpu_us", 0))
+                )
                 runs.setdefault((target.name, c), []).append(got)
     for (name, c), rounds in runs.items():
         ranked = sorted(rounds, key=lambda g: g["rps"])
         median = dict(ranked[len(ranked) // 2])
         median["rounds"] = [g["rps"] for g in rounds]
+        cpu = sorted(g["cpu_us"] for g in rounds if "cpu_us" in g)
+        if cpu:
+            median["cpu_us"] = cpu[len(cpu) // 2]  # the median round of its own
         median["errors"] = sum(g["errors"] for g in rounds)
         servers[name]["rps_c%d" % c] = median
 
