@@ -756,7 +756,10 @@ def docs_block(result, table, parts=""):
         % (result["rps_rounds"], result["rps_seconds"]),
         "alternating the servers, the median round kept. Client and server share the CPUs,",
         "and other jobs on a shared machine move these figures; compare the two servers,",
-        "measured side by side, rather than the absolute numbers.",
+        "measured side by side, rather than the absolute numbers. The server's own CPU time",
+        "per request (user + system, from `/proc/PID/stat` over the same runs) is moved less",
+        "by the clients' cost: with one client, a Python client is most of each request's",
+        "round trip.",
         "",
         "microcgi is the firmware compiled with mpy-cross into a board folder and started as",
         "`micropython main.py`, with the board defaults of `firmware/microcgi/startup.py` except",
@@ -860,6 +863,12 @@ def parse_args(argv):
     p.add_argument("--commit", help="measure firmware/ as committed at this git revision")
     p.add_argument("--json", type=Path, default=RESULTS)
     p.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
+    p.add_argument(
+        "--report-from",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: print (and with --write-docs, write) the report of a saved run",
+    )
     p.add_argument("--keep", action="store_true", help="keep the build folders (printed)")
     args = p.parse_args(argv)
     args.seconds = args.seconds or (3.0 if args.quick else 10.0)
@@ -919,6 +928,13 @@ def measure_throughput(targets, args, servers):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.report_from is not None:
+        try:
+            result = json.loads(args.report_from.read_text())
+        except (OSError, ValueError) as e:
+            print("bench/heap.py: cannot read %s: %s" % (args.report_from, e), file=sys.stderr)
+            return 2
+        return report(result, args.write_docs)
     if not MICROPYTHON or not MPY_CROSS:
         print(
             "bench/heap.py: needs micropython and mpy-cross (the dev extras; the micropython"
@@ -978,6 +994,14 @@ def main(argv=None):
     result["load_after"] = os.getloadavg()[0]
     for name in ("microcgi", "microdot"):
         result["servers"].setdefault(name, {"seq_heap": None, "conc_heap": None})
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    log("wrote %s" % args.json)
+    return report(result, args.write_docs)
+
+
+def report(result, write):
+    """Print the tables and notes of a run; with write, also rewrite the docs block."""
     result["notes"] = targets_notes(result)
     table = markdown(result)
     print(table)
@@ -988,10 +1012,7 @@ def main(argv=None):
         print()
     for note in result["notes"]:
         print(note)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1) + "\n")
-    log("wrote %s" % args.json)
-    if args.write_docs:
+    if write:
         write_docs(docs_block(result, table, parts))
         log("updated %s" % DOCS)
     return 0
