@@ -451,8 +451,8 @@ def throughput(target, heap, clients, seconds):
         cpu1 = process_cpu(server.proc.pid)
         got = {"rps": ok / seconds, "requests": ok, "errors": errors, "first_error": first}
         if cpu0 is not None and cpu1 is not None and ok:
-            # what the server itself spent per request: unlike requests/s, not moved by
-            # the Python clients' own cost or by other jobs on a shared machine
+            # what the server itself spent per request: moved less than requests/s by
+            # the clients and by other jobs on a shared machine
             got["cpu_us"] = (cpu1 - cpu0) / ok * 1e6
         return got
 
@@ -758,8 +758,8 @@ def docs_block(result, table, parts=""):
         "and other jobs on a shared machine move these figures; compare the two servers,",
         "measured side by side, rather than the absolute numbers. The server's own CPU time",
         "per request (user + system, from `/proc/PID/stat` over the same runs) is moved less",
-        "by the clients' cost: with one client, a Python client is most of each request's",
-        "round trip.",
+        "by them, and shows where the time goes: with 8 clients the server is busy all the",
+        "time, so requests/s is one over it.",
         "",
         "microcgi is the firmware compiled with mpy-cross into a board folder and started as",
         "`micropython main.py`, with the board defaults of `firmware/microcgi/startup.py` except",
