@@ -29,8 +29,8 @@ SOFTWARE = "microcgi/" + __version__
 SERVER_LINE = b"Server: " + SOFTWARE.encode() + b"\r\n"
 _SEND_TIMEOUT_MS = const(30000)  # a client that reads nothing for this long is dropped
 _MAX_PIPELINE = const(65536)  # bytes read ahead of the request being answered
-_ACCEPT_ROOM = const(6144)  # free heap wanted before one more client is accepted,
-_FEW = const(2)  # once this many are connected
+ACCEPT_ROOM = const(6144)  # free heap wanted before one more client is accepted,
+_FEW = const(2)  # once this many are connected (ACCEPT_ROOM: startup.py reads it too)
 _JOIN_BELOW = const(512)  # a script's writes shorter than this are joined (ScriptOutput)
 _mem_free = getattr(gc, "mem_free", None)  # MicroPython
 _MSG_MORE = getattr(socket, "MSG_MORE", 0)  # Linux; MicroPython has no send() flags
@@ -592,6 +592,9 @@ class Server:
     # A script's body up to this size goes out with its head, in one send(). Not on
     # a board (hostserver sets it): the joined copy costs more heap than a send().
     one_send = -1
+    # The heap is checked before each accept (MicroPython). gc.mem_free() walks the whole
+    # heap: startup.py turns the check off for a heap with room for every connection.
+    tight = _mem_free is not None
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
         self.cfg = cfg
@@ -698,9 +701,9 @@ class Server:
     def on_poll(self, obj, ev):
         """The listener is readable: accept the waiting connections there is room for."""
         while True:
-            if len(self.conns) >= _FEW and _mem_free is not None and _mem_free() < _ACCEPT_ROOM:
+            if self.tight and len(self.conns) >= _FEW and _mem_free() < ACCEPT_ROOM:
                 gc.collect()
-                if _mem_free() < _ACCEPT_ROOM:
+                if _mem_free() < ACCEPT_ROOM:
                     # Too little heap for one more client: the others wait in the
                     # listen backlog until a connection ends (abort() listens again),
                     # rather than all of them failing for want of memory. A few are

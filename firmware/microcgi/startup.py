@@ -70,7 +70,7 @@ def start():
     data = None
     gc.collect()
     from microcgi.inprocess import CallableRunner
-    from microcgi.server import Server
+    from microcgi.server import ACCEPT_ROOM, Server
 
     server = Server(cfg, CallableRunner())
     host, port = listen(server)
@@ -78,7 +78,10 @@ def start():
     # stays: a connection's objects, a compiled script), but after a fraction of
     # what is free, so that a roomy heap pays almost nothing for it.
     gc.collect()
-    gc.threshold(gc.mem_free() // _GC_SHARE)
+    free = gc.mem_free()
+    gc.threshold(free // _GC_SHARE)
+    if free >= cfg.max_connections * ACCEPT_ROOM:
+        server.tight = False  # set only then: one attribute less on a small heap
     if host in ("0.0.0.0", ""):
         host = addr if addr not in ("0.0.0.0", "") else "127.0.0.1"
     print("microcgi %s listening on http://%s:%d/" % (__version__, host, port))

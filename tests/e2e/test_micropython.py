@@ -25,7 +25,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 SCRIPT_TIMEOUT = 2  # seconds (config.json)
-MAX_OUTPUT = 4096  # bytes (config.json)
+# bytes (config.json). What a script wrote is held until it ends (SPEC 7.5): on a 64 KiB
+# heap with the server loaded, 4 KiB of it sometimes hits MemoryError (a 503, also right)
+# before the cap does, depending on how the heap happens to be laid out.
+MAX_OUTPUT = 2048
 SMALL = bytes((i * 7 + 13) % 95 + 32 for i in range(1023)) + b"\n"
 
 # The board heap issue 3 asks for: every test of this module runs on one server with it.
