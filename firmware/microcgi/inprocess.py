@@ -120,6 +120,7 @@ class _Task:
         except Exception as e:  # noqa: BLE001 - a script's bug must not stop the server
             outcome, detail = "error", "exception %s: %s" % (type(e).__name__, e)
             try:
+                gc.collect()  # what the script left: room to load the module that logs it
                 lazy_call("rare", "traceback_lines", self.runner.log, job.name, e)
             except MemoryError:
                 pass  # the job still ends, with its one-line detail
