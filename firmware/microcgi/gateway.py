@@ -76,7 +76,9 @@ def _add_headers(env, headers):
                     break
             if name is None:
                 continue
-        var = "HTTP_" + name.decode().upper().replace("-", "_")
+        # in bytes, then one str: on MicroPython every new str is looked up among the
+        # interned strings, and a bytes object is not
+        var = (b"HTTP_" + name.upper().replace(b"-", b"_")).decode()
         if name == b"host" and host is None:
             host = value
         text = _text(value)
@@ -108,10 +110,10 @@ def build_environ(req, conn, script, cfg):
     # An IPv4 client of a dual-stack socket shows up as ::ffff:a.b.c.d; CGI scripts
     # (and their access-control lists) expect the dotted form (SPEC section 6).
     server_addr = conn.server_addr
-    if server_addr[:7].lower() == "::ffff:" and "." in server_addr:
+    if ":" in server_addr and "." in server_addr and server_addr[:7].lower() == "::ffff:":
         server_addr = server_addr[7:]
     remote_addr = conn.remote_addr
-    if remote_addr[:7].lower() == "::ffff:" and "." in remote_addr:
+    if ":" in remote_addr and "." in remote_addr and remote_addr[:7].lower() == "::ffff:":
         remote_addr = remote_addr[7:]
     # SERVER_NAME, RFC 3875 4.1.14: hostname | ipv4-address | "[" ipv6-address "]". So
     # the port is cut off and an IPv6 literal keeps its brackets: "[::1]:8080" ->

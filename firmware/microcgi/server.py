@@ -131,7 +131,7 @@ class Connection:
             ip, port = addr[0], addr[1]
         else:  # MicroPython unix: accept() gives a raw sockaddr
             raw, port = socket.sockaddr(addr)[1:3]
-            ip = ".".join([str(b) for b in raw]) if len(raw) == 4 else str(raw)
+            ip = "%d.%d.%d.%d" % tuple(raw) if len(raw) == 4 else str(raw)
         if ip.startswith("::ffff:"):
             ip = ip[7:]
         self.remote = (ip, port)
