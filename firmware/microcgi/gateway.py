@@ -127,7 +127,8 @@ def build_environ(req, conn, script, cfg):
             if end > 0:
                 name = host[: end + 1]
         else:
-            name = host.partition(":")[0]
+            end = host.find(":")
+            name = host if end < 0 else host[:end]
     if not name:
         name = "[" + server_addr + "]" if ":" in server_addr else server_addr
     software = _cfg(cfg, "software", None)

@@ -76,7 +76,7 @@ class _Job:
         self.interpreter = interpreter  # "" = execute the file itself
         self.cwd = filename[:slash] or "/"
         self.timeout_ms = int(server.cfg.script_timeout * 1000)
-        if base[:4] == "nph-":
+        if base.startswith("nph-"):
             self.nph = True
         self.name = base
         self.argv = [interpreter or filename, base]
