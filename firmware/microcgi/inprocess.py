@@ -89,7 +89,7 @@ class _Task:
         job = self.job
         try:
             if self.state == _RUNNABLE:
-                main = self.runner.load(job.filename, getattr(job, "stamp", None))
+                main = self.runner.load(job.filename, job.stamp)
                 stdin = io.BytesIO(b"".join(self.body))
                 self.body = None
                 self.check()
@@ -178,7 +178,7 @@ class CallableRunner:
     def load(self, filename, stamp=None):
         """main() of the script module, compiled once and reloaded when it changes.
 
-        stamp: (size, mtime) of the file when the caller has just stat()ed it.
+        stamp: compat.stat() of the file, when the caller has just taken it.
 
         The cached scripts make way for a new one when the heap is short (they are
         compiled again when next asked for): a board runs one script at a time.
@@ -186,8 +186,8 @@ class CallableRunner:
         if not filename.endswith(".py"):
             raise ValueError("%s: in-process scripts are Python modules (.py)" % filename)
         if stamp is None:
-            stamp = compat.stat(filename)[1:]
-        size, mtime = stamp
+            stamp = compat.stat(filename)
+        size, mtime = stamp[1], stamp[2]
         hit = self.cache.get(filename)
         if hit is not None and hit[0] == size and hit[1] == mtime:
             return hit[2]

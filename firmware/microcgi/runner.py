@@ -24,6 +24,8 @@ class ScriptJob:
         self.name = base
         self.argv = [interpreter or filename, base]
 
+    stamp = None  # compat.stat() of filename when the server has just taken it, else None
+
     # The server replaces these three with its own callbacks.
     def on_output(self, data):
         return True

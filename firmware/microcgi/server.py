@@ -59,7 +59,7 @@ class _Job:
 
     # set when they change (class attributes until then: a smaller object)
     env = None  # the environ, once built
-    stamp = None  # (size, mtime) of the file as routing found it
+    stamp = None  # compat.stat() of the file as routing took it
     out = None  # the output collector, once made
     nph = False  # nph-*: the script writes the whole response (SPEC 7.8)
     stream = False  # output sent as it comes (SPEC 7.5)
@@ -757,7 +757,7 @@ class Server:
         """Answer req for the decoded URL path: a script, a file or a folder."""
         fs = self.root + path
         try:
-            mode, size, mtime = compat.stat(fs)
+            st = compat.stat(fs)
         except OSError:
             # /cgi-bin/app.py/a/b: a script among the leading segments, or nothing
             i = 0
@@ -768,15 +768,16 @@ class Server:
                 head = path[:i]
                 fs = self.root + head
                 try:
-                    mode = compat.stat(fs)[0]
+                    st = compat.stat(fs)
                 except OSError:
                     raise HTTPError("no such file", 404)
-                if mode & compat.S_IFMT != compat.S_IFDIR:
-                    interp = self.interpreter(fs, head, mode)
+                if st[0] & compat.S_IFMT != compat.S_IFDIR:
+                    interp = self.interpreter(fs, head, st[0])
                     if interp is None:
                         raise HTTPError("no such file", 404)
-                    self.run_script(conn, req, head, fs, path[i:], interp)
+                    self.run_script(conn, req, head, fs, path[i:], interp, st)
                     return
+        mode, size, mtime = st
         if self.realpath is not None:
             self.check_inside(fs)  # hostserver: no symlink out of ROOT
         if mode & compat.S_IFMT == compat.S_IFDIR:
@@ -784,7 +785,7 @@ class Server:
             return
         interp = self.interpreter(fs, path, mode)
         if interp is not None:
-            self.run_script(conn, req, path, fs, None, interp, (size, mtime))
+            self.run_script(conn, req, path, fs, None, interp, st)
             return
         if req.method not in ("GET", "HEAD"):
             if req.method == "OPTIONS":
