@@ -5,6 +5,7 @@
 # so everything that makes a server.Server gets them there.
 import os
 import socket
+import tempfile
 
 from microcgi import server
 from microcgi.compat import ticks_add, ticks_ms
@@ -17,6 +18,65 @@ _LINGER_MS = 2000  # after the response: read and drop what the client still sen
 
 
 class Connection(server.Connection):
+    # Request body the script's stdin could not take yet, spooled to an unlinked file
+    # while the script also waits for the client to read its output: a client that
+    # reads only after sending its whole body (http.client does) and a script that
+    # writes before reading all of it (an echo) would otherwise wait for each other.
+    spool = None
+    spool_in = spool_out = 0  # offsets written, and given to the script
+    spool_end = False  # the body ended: stdin closes once the spool is given
+
+    def body_to_script(self, job, data):
+        if self.spool is not None:
+            self.spool_in += os.pwrite(self.spool.fileno(), data, self.spool_in)
+            return
+        super().body_to_script(job, data)
+
+    def body_end(self, job):
+        if self.spool is not None:
+            self.spool_end = True
+        else:
+            job.handle.end_body()
+
+    def script_paused(self, job):
+        super().script_paused(job)
+        if self.held and job.paused and self.spool is None:
+            self.held = False
+            self.spool = tempfile.TemporaryFile()
+            self.process()
+
+    def body_drained(self, job):
+        spool = self.spool
+        if spool is None or job is not self.job:
+            super().body_drained(job)
+            return
+        handle = job.handle
+        while self.spool_out < self.spool_in and handle.backlog() <= self.server.cfg.body_buffer:
+            data = os.pread(spool.fileno(), self.server.cfg.body_buffer, self.spool_out)
+            if not data:
+                break
+            self.spool_out += len(data)
+            handle.feed_body(data)
+        if self.spool_out >= self.spool_in:
+            self._close_spool()
+            if self.spool_end:
+                handle.end_body()
+
+    def _close_spool(self):
+        if self.spool is not None:
+            self.spool.close()
+        self.spool = None
+        self.spool_in = self.spool_out = 0
+        self.spool_end = False
+
+    def reset(self, phase, timeout_ms):
+        self._close_spool()
+        super().reset(phase, timeout_ms)
+
+    def abort(self):
+        self._close_spool()
+        super().abort()
+
     def _pump_file(self):
         """sendfile() from the file's own position (send_file() seeks to the start of
         a range) until done (True) or the socket is full (BlockingIOError)."""
@@ -32,6 +92,21 @@ class Connection(server.Connection):
             self.file_left -= n
         self._close_file()
         return True
+
+    def hold_body(self, job, data):
+        """A chunked body past body_buffer goes to an unlinked temporary file, which
+        becomes the script's stdin once the body is complete (job.body_file)."""
+        f = job.body_file
+        if f is None:
+            job.pending_len += len(data)
+            if job.pending_len <= self.server.cfg.body_buffer:
+                job.pending.append(data)
+                return
+            f = job.body_file = tempfile.TemporaryFile()
+            for piece in job.pending:
+                f.write(piece)
+            job.pending = []  # (not None: the script still waits for the end)
+        f.write(data)
 
     def linger(self):
         """Half-close and drop input for a moment, so the client reads our answer."""
