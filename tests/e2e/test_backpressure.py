@@ -294,7 +294,8 @@ def test_echo_of_a_body_larger_than_every_buffer(serve, tmp_path):
     script that echoes as it reads: neither waits for the other (the body the script
     cannot take yet is spooled while its output waits for the client)."""
     root = tmp_path / "www"
-    script(root, "cat.sh", "#!/bin/sh\nprintf 'Content-Type: application/octet-stream\\r\\n\\r\\n'\nexec cat\n")
+    head = "printf 'Content-Type: application/octet-stream\\r\\n\\r\\n'\n"
+    script(root, "cat.sh", "#!/bin/sh\n" + head + "exec cat\n")
     srv = serve(root)
     body = os.urandom(8 * MiB)
     with Client(srv.port, timeout=30) as client:

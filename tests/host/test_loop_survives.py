@@ -13,6 +13,7 @@ import socket
 import threading
 
 import pytest
+
 from microcgi import server as server_module
 from microcgi.config import Config
 
