@@ -105,6 +105,13 @@ def _cgi(text: str) -> tuple[str, str]:
     return ext, interp
 
 
+def _alias(text: str) -> tuple[str, str]:
+    prefix, eq, target = text.partition("=")
+    if not eq or not prefix.startswith("/") or not target:
+        raise argparse.ArgumentTypeError(f"expected /PREFIX=PATH, got {text!r}")
+    return prefix, target
+
+
 def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; the `board` subcommand gets its arguments only when argv names it
     (they come from the emulator module, which is slow to import and serve never needs)."""
@@ -172,6 +179,29 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         const="/",
         metavar="PREFIX",
         help="stream script output (for scripts under PREFIX; all without one)",
+    )
+    s.add_argument(
+        "--alias",
+        type=_alias,
+        action="append",
+        default=[],
+        metavar="PREFIX=PATH",
+        help="URL PREFIX runs the program PATH, or serves the folder PATH (repeatable)",
+    )
+    s.add_argument(
+        "--cgi-dir",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="executables under URL PREFIX run as CGI, any name (/cgi-bin and these)",
+    )
+    s.add_argument(
+        "--no-follow-symlinks",
+        action="store_true",
+        help="403 for a path whose real path leaves ROOT (or its alias's folder)",
+    )
+    s.add_argument(
+        "--serve-dotfiles", action="store_true", help="serve and list .names (404 otherwise)"
     )
     s.add_argument("--access-log", metavar="FILE", help="Common Log Format; - for stdout")
     s.add_argument("--board", metavar="PROFILE", help="apply boards/PROFILE.json")
@@ -290,7 +320,18 @@ def build_config(args: argparse.Namespace) -> Config:
         flags["listing"] = False
     if args.stream_output:
         flags["stream_output"] = args.stream_output
-    cfg.apply(flags)
+    if args.no_follow_symlinks:
+        flags["follow_symlinks"] = False
+    if args.serve_dotfiles:
+        flags["serve_dotfiles"] = True
+    if args.alias:
+        flags["alias"] = {**cfg.alias, **dict(args.alias)}
+    if args.cgi_dir:
+        flags["cgi_dirs"] = cfg.cgi_dirs + args.cgi_dir
+    try:
+        cfg.apply(flags)
+    except ConfigError as e:
+        raise CLIError(str(e)) from None
     for ext, interp in args.cgi:
         cfg.cgi[ext] = interp
     for item in args.env:
@@ -305,7 +346,33 @@ def build_config(args: argparse.Namespace) -> Config:
     if not os.access(root, os.R_OK | os.X_OK):
         raise CLIError(f"document root {cfg.root} is not readable")
     cfg.root = root
+    cfg.alias = _check_aliases(cfg)
     return cfg
+
+
+def _check_aliases(cfg: Config) -> dict[str, str]:
+    """cfg.alias with absolute targets; a target that is missing, or a file that
+    cannot run, is a start-up error."""
+    aliases = {}
+    for prefix, target in cfg.alias.items():
+        path = os.path.abspath(target)
+        shown = prefix or "/"
+        if os.path.isdir(path):
+            if not os.access(path, os.R_OK | os.X_OK):
+                raise CLIError(f"alias {shown}: folder {target} is not readable")
+        elif os.path.isfile(path):
+            name = os.path.basename(path)
+            dot = name.rfind(".")
+            mapped = dot > 0 and name[dot:] in cfg.cgi
+            if not mapped and not os.access(path, os.X_OK):
+                raise CLIError(
+                    f"alias {shown}: {target} is not executable (and no --cgi maps its extension)"
+                )
+        else:
+            what = "does not exist" if not os.path.lexists(path) else "is not a file or a folder"
+            raise CLIError(f"alias {shown}: {target} {what}")
+        aliases[prefix] = path
+    return aliases
 
 
 def _make_runner(cfg: Config, log):

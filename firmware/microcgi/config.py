@@ -13,6 +13,10 @@ SETTINGS = (
     ("index", ["index.html", "index.htm", "index.py", "index.php"], "list"),
     ("listing", True, "bool"),
     ("cgi", {}, "dict"),  # ".ext" -> interpreter ("" = run the file itself)
+    ("cgi_dirs", ["/cgi-bin"], "list"),  # URL prefixes whose executables run, any name
+    ("alias", {}, "dict"),  # URL prefix -> a program (run for it all) or a folder (served)
+    ("follow_symlinks", True, "bool"),  # False: 403 for a real path leaving ROOT (SPEC 4)
+    ("serve_dotfiles", False, "bool"),  # False: 404 for .names, /.well-known/ apart
     ("runner", "subprocess", "str"),
     ("script_timeout", 30, "num"),  # seconds a script may go without progress (SPEC 7.6)
     ("script_max_time", None, "optnum"),  # seconds a script may run in all; None: no bound
@@ -79,6 +83,38 @@ def _check(key, value, kind):
         raise ConfigError("runner must be subprocess or inprocess")
     if key == "port" and value > 65535:
         raise ConfigError("port must be 0..65535")
+    if key == "alias":
+        for prefix in value:
+            _check_prefix(key, prefix)
+            if not value[prefix]:
+                raise ConfigError("alias %s: no file or folder given" % prefix)
+    elif key == "cgi_dirs":
+        for prefix in value:
+            _check_prefix(key, prefix)
+
+
+def _check_prefix(key, prefix):
+    # URL paths are matched after decoding (static.decode_path), which collapses "//"
+    # and "/./" and refuses "..": a prefix holding one of them could never match.
+    if prefix[:1] != "/" or "//" in prefix or "/./" in prefix + "/" or "/../" in prefix + "/":
+        raise ConfigError("%s: %r must be a URL path starting with /" % (key, prefix))
+
+
+def _strip(path):
+    # "/static/" -> "/static", "/" -> "" (the prefix of every path), "/a" unchanged
+    while path.endswith("/"):
+        path = path[:-1]
+    return path
+
+
+def normalize(key, value):
+    """value as the server uses it: alias and cgi_dirs prefixes without a trailing
+    slash (they match whole path segments), alias targets too ("/" stays)."""
+    if key == "alias":
+        return {_strip(k): _strip(v) or "/" for k, v in value.items()}
+    if key == "cgi_dirs":
+        return [_strip(p) for p in value]
+    return value
 
 
 class Config:
@@ -109,5 +145,5 @@ class Config:
                 _check(key, value, kind)
             except ConfigError as e:
                 raise ConfigError("%s: %s" % (where, e) if where else str(e))
-            setattr(self, key, value)
+            setattr(self, key, normalize(key, value))
         return self

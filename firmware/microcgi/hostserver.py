@@ -1,19 +1,19 @@
 # CPython's additions to the server loop, never loaded on a board: small files kept
 # in memory with their pre-built response heads (head and body go out in one
-# send()), os.sendfile() for the others, and the check that a path does not leave
-# ROOT through a symlink. server.py swaps these classes in for its own on CPython,
-# so everything that makes a server.Server gets them there.
+# send()), os.sendfile() for the others, files opened without ever blocking, and
+# the check that a path does not leave ROOT through a symlink (follow_symlinks off).
+# server.py swaps these classes in for its own on CPython, so everything that makes
+# a server.Server gets them there.
 import os
 import socket
 import tempfile
 
 from microcgi import server
-from microcgi.compat import ticks_add, ticks_ms
+from microcgi.compat import S_IFMT, S_IFREG, ticks_add, ticks_ms
 from microcgi.errors import Forbidden
 
 _CACHE_FILE_MAX = 64 * 1024  # files up to this size are kept in memory
 _CACHE_TOTAL = 16 * 1024 * 1024  # ... up to this much in all
-_REAL_CACHE_MAX = 1024  # paths whose symlink check is remembered
 _LINGER_MS = 2000  # after the response: read and drop what the client still sends
 
 
@@ -127,22 +127,41 @@ class Server(server.Server):
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
         super().__init__(cfg, runner, log, access_log, realpath)
-        self.real_root = realpath(self.root) if realpath else self.root
-        self.real_cache = {}
+        if cfg.follow_symlinks:
+            self.realpath = None  # nothing to check: routing skips check_inside()
+        self.real_bases = {}  # ROOT or an alias's folder -> its real path + "/"
         self.file_cache = {}
         self.cache_bytes = 0
 
-    def check_inside(self, fs):
-        """Raise Forbidden when the real path of fs (which exists) is outside ROOT."""
-        inside = self.real_cache.get(fs)
-        if inside is None:
-            real = self.realpath(fs)
-            inside = real == self.real_root or real.startswith(self.real_root + "/")
-            if len(self.real_cache) > _REAL_CACHE_MAX:
-                self.real_cache.clear()
-            self.real_cache[fs] = inside
-        if not inside:
+    def check_inside(self, fs, base):
+        """Raise Forbidden when the real path of fs (which exists) leaves base (ROOT or
+        an alias's folder). Checked at every request, never remembered: a file may be
+        replaced by a symlink at any time, and realpath() costs less than a request
+        (docs/performance.md)."""
+        real_base = self.real_bases.get(base)
+        if real_base is None:
+            real_base = self.realpath(base).rstrip("/") + "/"
+            self.real_bases[base] = real_base
+        real = self.realpath(fs)
+        if not real.startswith(real_base) and real + "/" != real_base:
             raise Forbidden("outside the document root")
+
+    def open_file(self, fs):
+        """server.Server.open_file(), without blocking: O_NONBLOCK, so that whatever
+        replaced the file since routing's stat() (a FIFO) cannot hold up the loop,
+        and a regular file only (403 for anything else)."""
+        try:
+            fd = os.open(fs, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as e:
+            raise self.unreadable(fs, e) from None
+        try:
+            regular = os.fstat(fd).st_mode & S_IFMT == S_IFREG
+        except OSError:
+            regular = False
+        if not regular:
+            os.close(fd)
+            raise Forbidden("not a file")
+        return os.fdopen(fd, "rb")
 
     def file_entry(self, fs, size, mtime, url_path):
         """server.Server.file_entry(), kept and checked against size and mtime at every
@@ -154,7 +173,7 @@ class Server(server.Server):
         entry = super().file_entry(fs, size, mtime, url_path)
         content = None
         if size <= _CACHE_FILE_MAX:
-            with open(fs, "rb") as f:
+            with self.open_file(fs) as f:
                 content = f.read(size + 1)
             if len(content) != size:
                 content = None  # changing under us: stream it instead

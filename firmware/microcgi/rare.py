@@ -13,21 +13,28 @@ from microcgi.errors import Forbidden, HTTPError
 _MAX_REDIRECTS = 5  # SPEC 7.3
 
 
-def directory(server, conn, req, path, fs):
-    """A folder (SPEC 4): its index file, a 301 to its slash form, or its listing."""
+def directory(server, conn, req, path, fs, root):
+    """A folder (SPEC 4): its index file, a 301 to its slash form, or its listing.
+
+    fs is the folder's path (ending in "/" when path does), root the folder that
+    path's files are under (ROOT or an alias's): a symlink must not leave it.
+    """
     if path.endswith("/"):
         for name in server.cfg.index:
             try:
-                mode, size, mtime = compat.stat(fs + name)
+                st = compat.stat(fs + name)
             except OSError:
                 continue
-            if mode & compat.S_IFMT == compat.S_IFDIR:
-                continue
+            mode = st[0]
+            if mode & compat.S_IFMT != compat.S_IFREG:
+                continue  # a folder, a FIFO, ...: never an index, never opened
+            if server.realpath is not None:
+                server.check_inside(fs + name, root)  # hostserver, follow_symlinks off
             interp = server.interpreter(fs + name, path + name, mode)
             if interp is not None:
-                server.run_script(conn, req, path + name, fs + name, None, interp)
+                server.run_script(conn, req, path + name, fs + name, None, interp, st)
             elif req.method in ("GET", "HEAD"):
-                conn.send_file(fs + name, size, mtime, name)
+                conn.send_file(fs + name, st[1], st[2], name)
             else:
                 raise HTTPError("method not allowed on a static file", 405)
             return
@@ -46,16 +53,21 @@ def directory(server, conn, req, path, fs):
         raise Forbidden("directory listing is off")
     if req.method not in ("GET", "HEAD"):
         raise HTTPError("method not allowed on a directory", 405)
+    try:
+        names = os.listdir(fs)
+    except OSError as e:
+        raise server.unreadable(fs, e)
     entries = []
-    for name in os.listdir(fs):
+    for name in names:
         try:
             mode, size, mtime = compat.stat(fs + name)
         except OSError:
             continue
         entries.append((name, mode & compat.S_IFMT == compat.S_IFDIR, size, mtime))
+    names = None
     from microcgi import listing
 
-    body = b"".join(listing.listing(path, entries))
+    body = b"".join(listing.listing(path, entries, server.cfg.serve_dotfiles))
     entries = listing = None
     unload("microcgi.listing")
     unload("microcgi.urlpath")
