@@ -31,6 +31,8 @@ class Connection(server.Connection):
             self.spool_in += os.pwrite(self.spool.fileno(), data, self.spool_in)
             return
         super().body_to_script(job, data)
+        if self.held and job.paused:
+            self._spool()
 
     def body_end(self, job):
         if self.spool is not None:
@@ -40,10 +42,13 @@ class Connection(server.Connection):
 
     def script_paused(self, job):
         super().script_paused(job)
-        if self.held and job.paused and self.spool is None:
-            self.held = False
-            self.spool = tempfile.TemporaryFile()
+        if self.held and job.paused:
+            self._spool()
             self.process()
+
+    def _spool(self):
+        self.held = False
+        self.spool = tempfile.TemporaryFile()
 
     def body_drained(self, job):
         spool = self.spool
@@ -58,8 +63,9 @@ class Connection(server.Connection):
             self.spool_out += len(data)
             handle.feed_body(data)
         if self.spool_out >= self.spool_in:
+            ended = self.spool_end
             self._close_spool()
-            if self.spool_end:
+            if ended:
                 handle.end_body()
 
     def _close_spool(self):
