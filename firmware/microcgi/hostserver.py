@@ -30,9 +30,14 @@ class Connection(server.Connection):
         if self.spool is not None:
             self.spool_in += os.pwrite(self.spool.fileno(), data, self.spool_in)
             return
-        super().body_to_script(job, data)
-        if self.held and job.paused:
-            self._spool()
+        handle = job.handle
+        handle.feed_body(data)
+        if handle.backlog() > self.server.cfg.body_buffer:
+            # the script reads slower than the client sends: stop reading the socket
+            # until it catches up (body_drained), or spool if it waits for us too
+            self.held = True
+            if job.paused:
+                self._spool()
 
     def body_end(self, job):
         if self.spool is not None:
@@ -51,9 +56,15 @@ class Connection(server.Connection):
         self.spool = tempfile.TemporaryFile()
 
     def body_drained(self, job):
+        """The runner wrote the script's stdin backlog: read the socket again, or
+        give the script the next part of the spool."""
+        if job is not self.job:
+            return
         spool = self.spool
-        if spool is None or job is not self.job:
-            super().body_drained(job)
+        if spool is None:
+            if self.held:
+                self.held = False
+                self.process()
             return
         handle = job.handle
         while self.spool_out < self.spool_in and handle.backlog() <= self.server.cfg.body_buffer:

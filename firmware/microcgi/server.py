@@ -134,6 +134,8 @@ class _Job:
 
 
 class Connection:
+    held = False  # hostserver: the script's stdin is behind, the socket is not read
+
     def __init__(self, server, sock, addr):
         self.server = server
         self.sock = sock
@@ -155,7 +157,6 @@ class Connection:
         self.mask = POLLIN
         self.close_after = False  # close once the response is out
         self.eof = False  # the client sends no more (it shut down its side)
-        self.held = False  # the script's stdin is behind: the socket is not read
         self.processing = False  # in process(): its loop takes the next request
         self.reset(_IDLE, server.header_ms)
 
@@ -292,22 +293,12 @@ class Connection:
             raise HTTPError("chunked body too large: send a Content-Length", 411)
         job.pending.append(data)
 
+    # (hostserver: flow control; a board's in-process runner takes the body at once)
     def body_to_script(self, job, data):
-        handle = job.handle
-        handle.feed_body(data)
-        if handle.backlog() > self.server.cfg.body_buffer:
-            # the script reads slower than the client sends: stop reading the socket
-            # until it catches up (body_drained)
-            self.held = True
+        job.handle.feed_body(data)
 
     def body_end(self, job):
         job.handle.end_body()
-
-    def body_drained(self, job):
-        """The runner wrote the script's stdin backlog: read the socket again."""
-        if job is self.job and self.held:
-            self.held = False
-            self.process()
 
     def _want(self, bit, on):
         mask = (self.mask | bit) if on else (self.mask & ~bit)
@@ -526,7 +517,7 @@ class Connection:
         self.job = None
         if job.body_file is not None:
             job.body_file.close()
-        if self.held:  # the rest of the body is read and dropped
+        if self.held:  # hostserver: the rest of the body is read and dropped
             self.held = False
             self.process()
         log = self.server.log
@@ -808,21 +799,17 @@ class Server:
             except Exception as e:  # noqa: BLE001 - a request never takes the server down
                 self.crashed(h, e)
         now = ticks_ms()
+        h = runner
         try:
             if runner is not None:
                 runner.tick(now)
+            for h in self.conns:
+                if ticks_diff(now, h.deadline) >= 0:
+                    h.expire(now)
         except MemoryError:
             gc.collect()
         except Exception as e:  # noqa: BLE001
-            self.crashed(runner, e)
-        for conn in self.conns:
-            if ticks_diff(now, conn.deadline) >= 0:
-                try:
-                    conn.expire(now)
-                except MemoryError:
-                    gc.collect()
-                except Exception as e:  # noqa: BLE001
-                    self.crashed(conn, e)
+            self.crashed(h, e)
 
     def crashed(self, handler, e):
         """A bug or an unforeseen error while serving: one log line; the connection it
