@@ -1,13 +1,15 @@
 """The firmware on the real MicroPython interpreter, over real sockets (issue 3, SPEC 8).
 
-A board folder (microcgi/*.mpy compiled with mpy-cross, main.py, config.json, www/) is
-built in a temporary folder and run as `micropython -X heapsize=N main.py`, exactly as a
-board boots, with the 64 KiB heap of issue 3. One server serves every test of this module
+A board's flash (lib/microcgi/*.mpy, main.py, config.json, www/) is built in a temporary
+folder by tools/deploy.py's build_flash, the files deploy puts on a board, and run as
+`micropython -X heapsize=N main.py`, exactly as a board boots, with the 64 KiB heap of
+issue 3. One server serves every test of this module
 in turn, and every test ends by checking that the server still answers: a script that
 times out, overflows its cap, raises or exhausts the heap must cost that one request only.
 """
 
 import contextlib
+import os
 import socket
 import subprocess
 import threading
@@ -16,7 +18,7 @@ import time
 import pytest
 from helpers import request
 
-from bench.heap import MICROPYTHON, MPY_CROSS, BoardServer, build_board
+from bench.heap import BOARD_PATH, MICROPYTHON, MPY_CROSS, BoardServer, build_board
 
 pytestmark = pytest.mark.skipif(
     not (MICROPYTHON and MPY_CROSS),
@@ -277,6 +279,7 @@ def test_port_0_is_refused_with_a_reason(tmp_path):
     done = subprocess.run(
         [MICROPYTHON, "-X", "heapsize=%d" % TARGET_HEAP, "main.py"],
         cwd=folder,
+        env=dict(os.environ, MICROPYPATH=BOARD_PATH),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         timeout=30,
