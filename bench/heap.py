@@ -16,7 +16,7 @@ requests/s with 1 and with 8 clients.
 
 microcgi is the firmware/ tree built into a board folder as tools/deploy.py builds a board's
 flash (lib/microcgi/*.mpy compiled with `-s microcgi/NAME.py`, main.py, config.json, www/),
-run as `MICROPYPATH=.frozen:lib micropython main.py` like a board would. Microdot is the
+run as `MICROPYPATH=.frozen:lib micropython -m main` like a board would. Microdot is the
 PyPI package (microdot==2.7.0 in the venv), compiled with mpy-cross (`-s NAME.py`), running
 bench/heap_sites/microdot/app.py. Prints a markdown table, writes bench/results/heap.json.
 
@@ -66,6 +66,9 @@ DEPLOY = _deploy_module()
 # A board's sys.path is "", ".frozen", "/lib"; the unix port gets the last two from this,
 # relative to the board folder it runs in (deploy puts the firmware in lib/microcgi/).
 BOARD_PATH = ".frozen:lib"
+# main.py as a module: sys.path[0] is then "" as on a board; `micropython main.py` would
+# make it the folder's absolute path, a string the size of that path kept in the heap.
+BOARD_RUN = ["-m", "main"]
 LISTENING_RE = re.compile(r"microcgi (\S+) listening on http://([^\s/]+):(\d+)/")
 MEMORY_RE = re.compile(r"MemoryError|memory allocation failed|out of memory")
 SMALL_FILE = bytes((i * 7 + 13) % 95 + 32 for i in range(1023)) + b"\n"  # 1 KiB of text
@@ -92,8 +95,8 @@ def mpy_cross(src, dest):
 
 def build_board(dest, site=None, config=None, firmware=FIRMWARE):
     """A board's flash as a folder, built by tools/deploy.py's build_flash as deploy builds
-    it: lib/microcgi/*.mpy, main.py, config.json and the site. Run it with
-    MICROPYPATH=BOARD_PATH in the folder (BoardServer does).
+    it: lib/microcgi/*.mpy, main.py, config.json and the site. Run it as BOARD_RUN in the
+    folder, with MICROPYPATH=BOARD_PATH (BoardServer does).
 
     Args:
         dest: the folder to fill (created).
@@ -168,7 +171,7 @@ class BoardServer:
             cfg = json.loads(cfg_path.read_text())
             cfg["port"] = self.port
             cfg_path.write_text(json.dumps(cfg, indent=1))
-            argv = ["main.py"]
+            argv = BOARD_RUN
         else:
             argv = [a.format(port=self.port) for a in self.template]
         self.argv = [MICROPYTHON, "-X", "heapsize=%d" % self.heap, *argv]
@@ -286,7 +289,7 @@ class Target:
         self.name = name
         self.label = label
         self.build = build  # folder -> None
-        self.argv = argv  # None: main.py with the listening line
+        self.argv = argv  # None: main with the listening line
         self.env = env
         self.checks = checks  # [(path, status, body or None)]
         self.folder = None
@@ -756,7 +759,7 @@ def docs_block(result, table, parts=""):
         "time, so requests/s is one over it.",
         "",
         "microcgi is the firmware compiled with mpy-cross into a board folder as deploy builds",
-        "a board's flash, started as `micropython main.py`, with the board defaults of",
+        "a board's flash, started as `micropython -m main`, with the board defaults of",
         "`firmware/microcgi/startup.py` except `max_connections` 8 (the board's 6 would turn",
         "the 7th and 8th client away with 503).",
         "Microdot %s is the PyPI package compiled with mpy-cross (`MICROPYPATH=.frozen:lib`),"

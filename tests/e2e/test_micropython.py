@@ -2,8 +2,8 @@
 
 A board's flash (lib/microcgi/*.mpy, main.py, config.json, www/) is built in a temporary
 folder by tools/deploy.py's build_flash, the files deploy puts on a board, and run as
-`micropython -X heapsize=N main.py`, exactly as a board boots, with the 64 KiB heap of
-issue 3. One server serves every test of this module
+`micropython -X heapsize=N -m main` (sys.path "", .frozen, lib, as a board's), exactly as
+a board boots, with the 64 KiB heap of issue 3. One server serves every test of this module
 in turn, and every test ends by checking that the server still answers: a script that
 times out, overflows its cap, raises or exhausts the heap must cost that one request only.
 """
@@ -18,7 +18,7 @@ import time
 import pytest
 from helpers import request
 
-from bench.heap import BOARD_PATH, MICROPYTHON, MPY_CROSS, BoardServer, build_board
+from bench.heap import BOARD_PATH, BOARD_RUN, MICROPYTHON, MPY_CROSS, BoardServer, build_board
 
 pytestmark = pytest.mark.skipif(
     not (MICROPYTHON and MPY_CROSS),
@@ -314,7 +314,7 @@ def test_port_0_is_refused_with_a_reason(tmp_path):
     # say which one it got, so it does not start, and says why (the REPL stays usable)
     folder = build_board(tmp_path / "board", None, {"port": 0})
     done = subprocess.run(
-        [MICROPYTHON, "-X", "heapsize=%d" % TARGET_HEAP, "main.py"],
+        [MICROPYTHON, "-X", "heapsize=%d" % TARGET_HEAP, *BOARD_RUN],
         cwd=folder,
         env=dict(os.environ, MICROPYPATH=BOARD_PATH),
         stdin=subprocess.DEVNULL,
