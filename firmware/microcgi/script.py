@@ -1,0 +1,409 @@
+# Helpers for scripts (docs/scripts.md): the same calls in-process on a board and in a
+# CGI process on Linux, as they only take (environ, stdin, stdout) -- the arguments of
+# main() in both runners (SPEC section 8).
+#
+#     from microcgi.script import query, form, send_html, escape, BadRequest
+#
+# Reading: query(environ), form(environ, stdin), json_body(environ, stdin), and
+# save_upload(environ, stdin, field, path) for multipart/form-data, which writes the file
+# as it arrives (never more than about 1 KiB of it in RAM). A bad request raises
+# BadRequest, whose .status (400, 413, 415) the script answers with.
+# Writing: send(stdout, body, status), send_json(), send_html(): one whole response.
+#
+# The server never imports this module: a board loads it (and keeps it) only once a
+# script does.
+import json
+import os
+
+MAX_BODY = 16 * 1024  # default bound of a form or JSON body (a board's max_body)
+MAX_PART_HEAD = 1024  # bytes of one multipart part's header block
+_CHUNK = 512  # bytes read from stdin at a time by save_upload()
+_FORM = "application/x-www-form-urlencoded"
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    303: "See Other",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class BadRequest(Exception):
+    """A request the helpers cannot take; .status is the HTTP status to answer with."""
+
+    def __init__(self, message, status=400):
+        super().__init__(message)
+        self.status = status
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def _hex(c):
+    if 48 <= c <= 57:
+        return c - 48
+    c |= 32
+    return c - 87 if 97 <= c <= 102 else -1
+
+
+def unquote(data):
+    """`+` as a space and `%XX` as a byte (a `%` without two hex digits stays), as str.
+
+    Raises BadRequest when the bytes are not UTF-8.
+    """
+    if isinstance(data, str):
+        data = data.encode()
+    if b"%" not in data and b"+" not in data:
+        out = data
+    else:
+        out = bytearray()
+        i, n = 0, len(data)
+        while i < n:
+            c = data[i]
+            if c == 43:  # "+"
+                c = 32
+            elif c == 37 and i + 2 < n and _hex(data[i + 1]) >= 0 and _hex(data[i + 2]) >= 0:
+                c = _hex(data[i + 1]) * 16 + _hex(data[i + 2])
+                i += 2
+            out.append(c)
+            i += 1
+    try:
+        return str(out, "utf-8")
+    except (UnicodeError, ValueError):
+        raise BadRequest("not UTF-8 text: %r" % bytes(out[:40]))
+
+
+def parse_qs(data):
+    """`a=1&b=x+y&a=2` (str or bytes) as {"a": ["1", "2"], "b": "x y"}.
+
+    Every value is a str; a name given more than once has the list of its values, in
+    order (values() gives a list either way). Empty pairs are skipped; `a` alone is "".
+    """
+    if isinstance(data, str):
+        data = data.encode()
+    fields = {}
+    for pair in data.split(b"&"):
+        if not pair:
+            continue
+        i = pair.find(b"=")
+        if i < 0:
+            name, value = unquote(pair), ""
+        else:
+            name, value = unquote(pair[:i]), unquote(pair[i + 1 :])
+        _add(fields, name, value)
+    return fields
+
+
+def _add(fields, name, value):
+    had = fields.get(name)
+    if had is None:
+        fields[name] = value
+    elif isinstance(had, list):
+        had.append(value)
+    else:
+        fields[name] = [had, value]
+
+
+def values(fields, name):
+    """Every value of `name` in a parse_qs() dict, as a list (empty when absent)."""
+    value = fields.get(name)
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def query(environ):
+    """The query string as a parse_qs() dict."""
+    return parse_qs(environ.get("QUERY_STRING", ""))
+
+
+def media_type(environ):
+    """CONTENT_TYPE without its parameters, in lower case ("" when there is none)."""
+    return environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+
+
+def content_length(environ, limit=None):
+    """CONTENT_LENGTH as an int (0 when absent: no body, RFC 3875 section 4.1.2).
+
+    Raises BadRequest: 400 when it is not a number, 413 when it is over `limit`.
+    """
+    raw = environ.get("CONTENT_LENGTH", "")
+    if not raw:
+        return 0
+    if raw.strip("0123456789"):  # digits only: not " 5", "-1", "1e3" nor a wide "５"
+        raise BadRequest("CONTENT_LENGTH is not a number: %r" % raw[:20])
+    n = int(raw)
+    if limit is not None and n > limit:
+        raise BadRequest("the body is %d bytes, more than %d" % (n, limit), 413)
+    return n
+
+
+def read_body(environ, stdin, limit=MAX_BODY):
+    """The request body: exactly CONTENT_LENGTH bytes (RFC 3875 section 4.2), at most
+    `limit` of them (413 beyond), and 400 when stdin ends first."""
+    left = content_length(environ, limit)
+    parts = []
+    while left > 0:
+        data = stdin.read(left)
+        if not data:
+            raise BadRequest("the body ended before CONTENT_LENGTH bytes")
+        parts.append(data)
+        left -= len(data)
+    return b"".join(parts)
+
+
+def form(environ, stdin, limit=MAX_BODY):
+    """An application/x-www-form-urlencoded body as a parse_qs() dict (415 for another
+    content type; 400, 413 as read_body())."""
+    if media_type(environ) != _FORM:
+        raise BadRequest("send the form as " + _FORM, 415)
+    return parse_qs(read_body(environ, stdin, limit))
+
+
+def json_body(environ, stdin, limit=MAX_BODY):
+    """An application/json body, decoded (415 for another content type, 400 when it is
+    not JSON; 413 as read_body())."""
+    if media_type(environ) != "application/json":
+        raise BadRequest("send JSON as application/json", 415)
+    data = read_body(environ, stdin, limit)
+    try:
+        return json.loads(str(data, "utf-8"))
+    except (ValueError, UnicodeError):
+        raise BadRequest("the body is not valid JSON")
+
+
+# -- multipart/form-data uploads (RFC 7578) -------------------------------------------------
+
+
+def _params(header):
+    """`form-data; name="a"; filename="b c"` -> {"name": "a", "filename": "b c"}."""
+    out = {}
+    for piece in header.split(";")[1:]:
+        i = piece.find("=")
+        if i < 0:
+            continue
+        value = piece[i + 1 :].strip()
+        if len(value) > 1 and value[0] == '"' and value[-1] == '"':
+            value = value[1:-1]
+        out[piece[:i].strip().lower()] = value
+    return out
+
+
+def _split_params(header):
+    # ";" inside a quoted value (a file name) must not split it: swap such ";" first
+    out, quoted = [], False
+    for c in header:
+        if c == '"':
+            quoted = not quoted
+        out.append("\x00" if quoted and c == ";" else c)
+    return "".join(out)
+
+
+class _Body:
+    """stdin, CONTENT_LENGTH bytes of it, _CHUNK bytes at a time."""
+
+    def __init__(self, stdin, left):
+        self.stdin = stdin
+        self.left = left
+
+    def read(self):
+        if self.left <= 0:
+            return b""
+        data = self.stdin.read(min(self.left, _CHUNK))
+        if not data:
+            raise BadRequest("the body ended before CONTENT_LENGTH bytes")
+        self.left -= len(data)
+        return data
+
+
+def _scan(body, buf, mark, sink):
+    """Feed everything before `mark` to sink(bytes) and return what follows it.
+
+    buf holds at most _CHUNK + len(mark) bytes at any time.
+    """
+    keep = len(mark) - 1
+    while True:
+        i = buf.find(mark)
+        if i >= 0:
+            if i:
+                sink(buf[:i])
+            return buf[i + len(mark) :]
+        if len(buf) > keep:
+            sink(buf[: len(buf) - keep])
+            buf = buf[len(buf) - keep :]
+        data = body.read()
+        if not data:
+            raise BadRequest("the multipart body ends without its closing boundary")
+        buf += data
+
+
+class _Collect:
+    """A sink that keeps at most `room` bytes (413 beyond)."""
+
+    def __init__(self, room, what):
+        self.parts = []
+        self.room = room
+        self.what = what
+
+    def __call__(self, data):
+        self.room -= len(data)
+        if self.room < 0:
+            raise BadRequest(self.what + " is too big", 413)
+        self.parts.append(data)
+
+    def text(self):
+        try:
+            return str(b"".join(self.parts), "utf-8")
+        except (UnicodeError, ValueError):
+            raise BadRequest(self.what + " is not UTF-8")
+
+
+class _File:
+    """A sink that writes to a file, at most max_size bytes (413 beyond)."""
+
+    def __init__(self, path, max_size):
+        self.f = open(path, "wb")
+        self.size = 0
+        self.max_size = max_size
+
+    def __call__(self, data):
+        self.size += len(data)
+        if self.max_size is not None and self.size > self.max_size:
+            raise BadRequest("the file is more than %d bytes" % self.max_size, 413)
+        self.f.write(data)
+
+
+def _skip(data):
+    pass
+
+
+def save_upload(environ, stdin, field, path, max_size=None, limit=MAX_BODY):
+    """Read a multipart/form-data body, writing the file of `field` to `path` as it comes.
+
+    Args:
+        field: the name of the file input (`<input type="file" name="...">`).
+        path: where the file goes (on a board, relative to the flash's root).
+        max_size: the largest file accepted (413 beyond; the partial file is removed).
+        limit: bytes of all the other fields together (413 beyond).
+    Returns:
+        (fields, upload): the other fields as a parse_qs()-like dict, and
+        {"filename", "type", "size", "path"} of the file, or None when the form held
+        no file for `field` (then nothing is written).
+    Raises:
+        BadRequest: 415 for another content type, 400 for a malformed body, 413.
+    """
+    ctype = environ.get("CONTENT_TYPE", "")
+    if media_type(environ) != "multipart/form-data":
+        raise BadRequest("send the file as multipart/form-data", 415)
+    boundary = _params(_split_params(ctype)).get("boundary")
+    if not boundary or len(boundary) > 70:
+        raise BadRequest("multipart/form-data without a boundary")
+    body = _Body(stdin, content_length(environ))
+    mark = b"\r\n--" + boundary.encode()
+    fields, upload, sink = {}, None, None
+    room = limit
+    try:
+        buf = _scan(body, b"\r\n", mark, _skip)  # the preamble (RFC 2046: none expected)
+        while True:
+            while len(buf) < 2:
+                data = body.read()
+                if not data:
+                    raise BadRequest("the multipart body ends without its closing boundary")
+                buf += data
+            if buf[:2] == b"--":
+                break  # the closing boundary; the epilogue is left unread
+            if buf[:2] != b"\r\n":
+                raise BadRequest("a multipart boundary is not followed by a line end")
+            head = _Collect(MAX_PART_HEAD, "a part's header block")
+            buf = _scan(body, buf[2:], b"\r\n\r\n", head)
+            name, filename, ptype = _part_head(head.text())
+            if filename is not None and name == field and upload is None and filename:
+                sink = _File(path, max_size)
+                upload = {"filename": filename, "type": ptype, "size": 0, "path": path}
+                buf = _scan(body, buf, mark, sink)
+                sink.f.close()
+                upload["size"] = sink.size
+                sink = None
+            elif filename is not None:
+                buf = _scan(body, buf, mark, _skip)  # another file, or an empty file input
+            else:
+                value = _Collect(room, "the form")
+                buf = _scan(body, buf, mark, value)
+                room = value.room
+                _add(fields, name, value.text())
+    except BaseException:
+        if sink is not None:
+            sink.f.close()
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+        raise
+    return fields, upload
+
+
+def _part_head(text):
+    """(name, filename or None, content type) of a part's header block."""
+    name = filename = None
+    ptype = "application/octet-stream"
+    for line in text.split("\r\n"):
+        i = line.find(":")
+        key = line[:i].strip().lower()
+        value = line[i + 1 :].strip()
+        if key == "content-disposition":
+            params = _params(_split_params(value))
+            name = params.get("name", "").replace("\x00", ";")
+            filename = params.get("filename")
+            if filename is not None:
+                filename = filename.replace("\x00", ";")
+        elif key == "content-type":
+            ptype = value
+    if name is None:
+        raise BadRequest("a multipart part without Content-Disposition: form-data")
+    return name, filename, ptype
+
+
+# -- writing -----------------------------------------------------------------------------
+
+
+def escape(text):
+    """Text made safe inside HTML, attribute values included."""
+    text = str(text)
+    for c, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;")):
+        if c in text:
+            text = text.replace(c, entity)
+    return text.replace("'", "&#x27;") if "'" in text else text
+
+
+def send(stdout, body, status=200, content_type="text/plain; charset=utf-8", headers=None):
+    """Write one whole response: its Status (when not 200), Content-Type, the other
+    `headers` ([(name, value)]), a blank line, then `body` (str or bytes)."""
+    head = ""
+    if status != 200:
+        reason = _REASONS.get(status)
+        head = ("Status: %d %s\r\n" % (status, reason)) if reason else "Status: %d\r\n" % status
+    head += "Content-Type: " + content_type + "\r\n"
+    for name, value in headers or ():
+        head += name + ": " + value + "\r\n"
+    if isinstance(body, str):
+        body = body.encode()
+    stdout.write(head.encode() + b"\r\n")
+    if body:
+        stdout.write(body)
+
+
+def send_json(stdout, data, status=200, headers=None):
+    """Write `data` as an application/json response."""
+    send(stdout, json.dumps(data) + "\n", status, "application/json", headers)
+
+
+def send_html(stdout, html, status=200, headers=None):
+    """Write `html` (str or bytes) as a text/html response."""
+    send(stdout, html, status, "text/html; charset=utf-8", headers)
