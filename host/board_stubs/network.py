@@ -6,8 +6,9 @@
 # (`--wifi SSID:PASSWORD`, given to this module through the environment). A
 # station joins it when the SSID and the password both match, after a short delay
 # as on hardware; otherwise status() reports what an ESP32 reports (no AP found,
-# wrong password) and isconnected() stays False. A joined station's address is
-# 127.0.0.1, so the board's server is reachable from the machine running it.
+# wrong password) and isconnected() stays False. A joined station's address is the
+# emulator's --http-host (127.0.0.1 by default; 127.0.0.1 too for 0.0.0.0), so the
+# board's server is reachable from the machine running it.
 #
 # Status values are the ESP32 port's (ports/esp32/network_wlan.c).
 import os
@@ -26,7 +27,11 @@ STAT_ASSOC_FAIL = 203
 STAT_HANDSHAKE_TIMEOUT = 204
 
 _JOIN_MS = 300  # how long joining takes
-_ADDRESS = ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
+# the emulator's --http-host, where the board's server listens (127.0.0.1 unless told)
+_HOST = os.getenv("MICROCGI_EMU_HTTP_HOST") or "127.0.0.1"
+if _HOST == "0.0.0.0":
+    _HOST = "127.0.0.1"
+_ADDRESS = (_HOST, "255.0.0.0", _HOST, _HOST)
 _NO_ADDRESS = ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
 
 
