@@ -1105,6 +1105,15 @@ def describe_board(device: str, info: dict, plan: Plan, out) -> None:
         f"board: MicroPython {version} (mpy {'v%d.%d' % board_mpy if board_mpy else '?'}) "
         f"on {info.get('platform')} at {device}, {free} bytes free{blocks}"
     )
+    if plan.block and plan.free_blocks >= 0:
+        if plan.need_blocks > 0:
+            took = f"needs at most {plan.need_blocks} more blocks"
+        else:
+            took = f"frees at least {-plan.need_blocks} blocks"
+        out(
+            f"flash: this deploy {took} of {plan.block} bytes (and {MARGIN_BLOCKS} spare), "
+            f"{plan.free_blocks} are free"
+        )
     if info.get("shadow"):
         out("warning: a microcgi/ folder at the board's root shadows lib/microcgi")
 

@@ -80,15 +80,34 @@ def unquote(data):
         raise BadRequest("not UTF-8 text: %r" % bytes(out[:40]))
 
 
-def parse_qs(data):
-    """`a=1&b=x+y&a=2` (str or bytes) as {"a": ["1", "2"], "b": "x y"}.
+class Fields(dict):
+    """The fields of a query or a form: fields[name] is the first value given for name (a
+    str), fields.getlist(name) every value, in order (a checkbox group, a multi-select)."""
 
-    Every value is a str; a name given more than once has the list of its values, in
-    order (values() gives a list either way). Empty pairs are skipped; `a` alone is "".
+    _more = None  # name -> [every value], for the names given more than once
+
+    def getlist(self, name):
+        more = self._more.get(name) if self._more else None
+        if more:
+            return list(more)
+        return [self[name]] if name in self else []
+
+    def add(self, name, value):
+        if name not in self:
+            self[name] = value
+            return
+        if self._more is None:
+            self._more = {}
+        self._more.setdefault(name, [self[name]]).append(value)
+
+
+def parse_qs(data):
+    """`a=1&b=x+y&a=2` (str or bytes) as Fields: {"a": "1", "b": "x y"}, getlist("a") is
+    ["1", "2"]. Empty pairs are skipped; `a` alone is "".
     """
     if isinstance(data, str):
         data = data.encode()
-    fields = {}
+    fields = Fields()
     for pair in data.split(b"&"):
         if not pair:
             continue
@@ -97,30 +116,12 @@ def parse_qs(data):
             name, value = unquote(pair), ""
         else:
             name, value = unquote(pair[:i]), unquote(pair[i + 1 :])
-        _add(fields, name, value)
+        fields.add(name, value)
     return fields
 
 
-def _add(fields, name, value):
-    had = fields.get(name)
-    if had is None:
-        fields[name] = value
-    elif isinstance(had, list):
-        had.append(value)
-    else:
-        fields[name] = [had, value]
-
-
-def values(fields, name):
-    """Every value of `name` in a parse_qs() dict, as a list (empty when absent)."""
-    value = fields.get(name)
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
 def query(environ):
-    """The query string as a parse_qs() dict."""
+    """The query string as Fields (parse_qs())."""
     return parse_qs(environ.get("QUERY_STRING", ""))
 
 
@@ -160,8 +161,8 @@ def read_body(environ, stdin, limit=MAX_BODY):
 
 
 def form(environ, stdin, limit=MAX_BODY):
-    """An application/x-www-form-urlencoded body as a parse_qs() dict (415 for another
-    content type; 400, 413 as read_body())."""
+    """An application/x-www-form-urlencoded body as Fields (415 for another content type;
+    400, 413 as read_body())."""
     if media_type(environ) != _FORM:
         raise BadRequest("send the form as " + _FORM, 415)
     return parse_qs(read_body(environ, stdin, limit))
@@ -293,7 +294,7 @@ def save_upload(environ, stdin, field, path, max_size=None, limit=MAX_BODY):
         max_size: the largest file accepted (413 beyond; the partial file is removed).
         limit: bytes of all the other fields together (413 beyond).
     Returns:
-        (fields, upload): the other fields as a parse_qs()-like dict, and
+        (fields, upload): the other fields as Fields, and
         {"filename", "type", "size", "path"} of the file, or None when the form held
         no file for `field` (then nothing is written).
     Raises:
@@ -307,7 +308,7 @@ def save_upload(environ, stdin, field, path, max_size=None, limit=MAX_BODY):
         raise BadRequest("multipart/form-data without a boundary")
     body = _Body(stdin, content_length(environ))
     mark = b"\r\n--" + boundary.encode()
-    fields, upload, sink = {}, None, None
+    fields, upload, sink = Fields(), None, None
     room = limit
     try:
         buf = _scan(body, b"\r\n", mark, _skip)  # the preamble (RFC 2046: none expected)
@@ -337,7 +338,7 @@ def save_upload(environ, stdin, field, path, max_size=None, limit=MAX_BODY):
                 value = _Collect(room, "the form")
                 buf = _scan(body, buf, mark, value)
                 room = value.room
-                _add(fields, name, value.text())
+                fields.add(name, value.text())
     except BaseException:
         if sink is not None:
             sink.f.close()

@@ -20,7 +20,6 @@ from microcgi.script import (
     send_html,
     send_json,
     unquote,
-    values,
 )
 
 FORM = "application/x-www-form-urlencoded"
@@ -99,19 +98,20 @@ def test_unquote():
 
 def test_parse_qs_keeps_repeated_names_in_order():
     fields = parse_qs("a=1&b=x+y&a=2&&c&d=&a=%33")
-    assert fields == {"a": ["1", "2", "3"], "b": "x y", "c": "", "d": ""}
-    assert values(fields, "a") == ["1", "2", "3"]
-    assert values(fields, "b") == ["x y"]
-    assert values(fields, "zz") == []
+    assert fields == {"a": "1", "b": "x y", "c": "", "d": ""}
+    assert fields.get("a") == "1" and fields["b"] == "x y" and fields.get("zz") is None
+    assert fields.getlist("a") == ["1", "2", "3"]
+    assert fields.getlist("b") == ["x y"]
+    assert fields.getlist("zz") == []
+    assert isinstance(fields, dict)
     assert parse_qs("") == {}
     assert parse_qs(b"k%3Dey=v%26alue") == {"k=ey": "v&alue"}
 
 
 def test_query():
-    assert query({"QUERY_STRING": "name=Ada%20L&tag=a&tag=b"}) == {
-        "name": "Ada L",
-        "tag": ["a", "b"],
-    }
+    fields = query({"QUERY_STRING": "name=Ada%20L&tag=a&tag=b"})
+    assert fields == {"name": "Ada L", "tag": "a"}
+    assert fields.getlist("tag") == ["a", "b"]
     assert query({}) == {}
 
 
@@ -136,7 +136,8 @@ def test_read_body_reads_exactly_content_length():
 def test_form():
     body = b"name=Ada+L&message=%3Cb%3E+%26+%C3%A9&x=1&x=2"
     fields = form(post(body), io.BytesIO(body))
-    assert fields == {"name": "Ada L", "message": "<b> & \u00e9", "x": ["1", "2"]}
+    assert fields == {"name": "Ada L", "message": "<b> & \u00e9", "x": "1"}
+    assert fields.getlist("x") == ["1", "2"]
     charset = post(b"a=1", FORM + "; charset=UTF-8")
     assert form(charset, io.BytesIO(b"a=1")) == {"a": "1"}
     assert form(post(b""), io.BytesIO(b"")) == {}
@@ -209,7 +210,12 @@ def test_upload_is_written_to_the_file_in_any_read_size():
     # the file holds what a boundary would match but for one byte, and CR LF pairs
     tricky = b"\r\n--" + BOUNDARY[:-1].encode() + b"x\r\n\r\n--" + b"\x00\xff" * 700 + b"\r"
     body = multipart(
-        [("title", None, b"a & b"), ("file", "my; \u00e9.bin", tricky), ("tag", None, b"1")]
+        [
+            ("title", None, b"a & b"),
+            ("file", "my; \u00e9.bin", tricky),
+            ("tag", None, b"1"),
+            ("tag", None, b"2"),
+        ]
     )
     for step in (1, 7, 100, 4096):
         path = scratch()
@@ -218,6 +224,7 @@ def test_upload_is_written_to_the_file_in_any_read_size():
                 upload_environ(body), Trickle(body, step), "file", path, 10000
             )
             assert fields == {"title": "a & b", "tag": "1"}, fields
+            assert fields.getlist("tag") == ["1", "2"]
             assert upload == {
                 "filename": "my; \u00e9.bin",
                 "type": "application/octet-stream",
