@@ -1012,7 +1012,7 @@ def report_plan(plan: Plan, info: dict, out) -> None:
     out(
         f"dry run: {len(plan.copy)} files would be copied ({copy_bytes} bytes), "
         f"{len(plan.unchanged)} unchanged, {len(plan.delete)} deleted, {len(plan.kept)} kept "
-        "on the board that are not in the site; nothing changed"
+        "that the site does not have; nothing changed"
     )
 
 
@@ -1083,7 +1083,7 @@ def deploy(args: argparse.Namespace, out) -> int:
         summary = f"copied {len(plan.copy)} {noun} ({copy_bytes} bytes), {len(plan.unchanged)} "
         summary += f"unchanged, {len(plan.delete)} deleted"
         if plan.kept:
-            summary += f", {len(plan.kept)} kept on the board that are not in the site"
+            summary += f", {len(plan.kept)} kept that the site does not have"
         out(summary)
         out("resetting the board")
         try:
@@ -1107,13 +1107,11 @@ def describe_board(device: str, info: dict, plan: Plan, out) -> None:
     )
     if plan.block and plan.free_blocks >= 0:
         if plan.need_blocks > 0:
-            took = f"needs at most {plan.need_blocks} more blocks"
+            took = f"needs at most {plan.need_blocks} more blocks of {plan.block} bytes"
+            took += f" (and {MARGIN_BLOCKS} spare)"
         else:
-            took = f"frees at least {-plan.need_blocks} blocks"
-        out(
-            f"flash: this deploy {took} of {plan.block} bytes (and {MARGIN_BLOCKS} spare), "
-            f"{plan.free_blocks} are free"
-        )
+            took = f"needs no more blocks (it frees at least {-plan.need_blocks})"
+        out(f"flash: this deploy {took}; {plan.free_blocks} are free")
     if info.get("shadow"):
         out("warning: a microcgi/ folder at the board's root shadows lib/microcgi")
 

@@ -319,8 +319,8 @@ def test_mirror_mode_dry_run_delete_and_keep(board):
         assert f"delete {path}" in lines, done.stdout
     assert "delete www/files/" in lines and "delete www/old/" in lines
     assert copies(done.stdout) == ["www/new.html"]
-    summary = r"^copied 1 file \(11 bytes\), \d+ unchanged, 7 deleted, 1 kept on the board "
-    assert re.search(summary + "that are not in the site$", done.stdout, re.M), done.stdout
+    summary = r"^copied 1 file \(11 bytes\), \d+ unchanged, 7 deleted, 1 kept that the site "
+    assert re.search(summary + "does not have$", done.stdout, re.M), done.stdout
     assert get(board, "/old/page.html")[0] == 404
     assert get(board, "/hello.py")[0] == 404
     assert get(board, "/files/")[0] == 404
