@@ -625,11 +625,11 @@ def make_plan(
     )
     block = info.get("block") or 0
     free_blocks = info.get("free_blocks", -1) if block else -1
-    need = needed_blocks(copy, delete, rmdirs, mkdirs, files, tree, block) if block else 0
+    need = needed_blocks(copy, delete, mkdirs, files, tree, block) if block else 0
     return Plan(copy, unchanged, delete, rmdirs, kept, mkdirs, block, free_blocks, need)
 
 
-def needed_blocks(copy, delete, rmdirs, mkdirs, files, tree, block) -> int:
+def needed_blocks(copy, delete, mkdirs, files, tree, block) -> int:
     """The most blocks the plan takes beyond what the board uses now, at any moment of it:
     the deletions first, then the new folders (a metadata pair each), then each copy,
     which holds the file's old blocks until it is written whole (littlefs copies on
