@@ -379,6 +379,23 @@ def test_a_file_replaced_by_a_symlink_is_checked_again(serve, linked):
     assert (status, SECRET in body) == (403, False)
 
 
+def test_a_folder_replaced_by_a_symlink_is_checked_again(serve, linked):
+    """The same for a folder on the way: /d/secret.txt, served, then d becomes a link
+    to a folder outside ROOT holding a secret.txt of the same size and time."""
+    secret = linked.parent / "outside" / "secret.txt"
+    (linked / "d").mkdir()
+    inner = linked / "d" / "secret.txt"
+    inner.write_bytes(b"y" * len(SECRET))
+    st = inner.stat()
+    os.utime(secret, ns=(st.st_atime_ns, st.st_mtime_ns))
+    srv = serve(linked, "--no-follow-symlinks")
+    assert get(srv.port, "/d/secret.txt") == (200, b"y" * len(SECRET))
+    (linked / "d").rename(linked / "d.old")
+    (linked / "d").symlink_to(secret.parent)
+    status, body = get(srv.port, "/d/secret.txt")
+    assert (status, SECRET in body) == (403, False)
+
+
 # --- aliases (issue 10 "Script aliases") ----------------------------------------------
 
 
