@@ -769,32 +769,60 @@ class Server:
         """Answer req for the decoded URL path: a script, a file or a folder.
 
         The path names a file under ROOT, or under an alias's folder once the alias's
-        prefix is cut off; an alias of a program runs it for its prefix and below.
+        prefix is cut off (rare.alias() runs an alias's program itself). One set of
+        checks for every route (SPEC 4): a dot name is 404, as if missing
+        (rare.hidden() lets /.well-known/ through); anything but a file or a folder is
+        403, never opened (a FIFO would block the loop); with follow_symlinks off, a
+        real path leaving its root is 403 (hostserver).
         """
         root = self.root
         sub = path  # the part of path below root
         if self.cfg.alias:
-            hit = self.alias(path)
+            hit = lazy_call("rare", "alias", self, conn, req, path)
+            if hit is True:
+                return  # an alias's program runs
             if hit is not None:
-                root, cut = hit
-                sub = path[cut:]
-                if self.run_program(conn, req, path[:cut], root, sub):
-                    return
+                root, sub = hit
         fs = root + sub
+        info = None  # PATH_INFO
         try:
             st = compat.stat(fs)
         except OSError as e:
-            self.route_path_info(conn, req, path, root, sub, e)
-            return
+            if e.errno == errno.EACCES:  # in a folder that cannot be entered
+                raise lazy_call("rare", "unreadable", self, fs, e)
+            # /cgi-bin/app.py/a/b: a script among the leading segments, or nothing
+            i = 0
+            while True:
+                i = sub.find("/", i + 1)
+                if i < 0:
+                    raise HTTPError("no such file", 404)
+                fs = root + sub[:i]
+                try:
+                    st = compat.stat(fs)
+                except OSError:
+                    raise HTTPError("no such file", 404)
+                if st[0] & compat.S_IFMT != compat.S_IFDIR:
+                    break
+            info = sub[i:]
+            sub = sub[:i]
+            path = path[: len(path) - len(info)]
         mode, size, mtime = st
-        self.check(fs, sub, mode, root)
-        if mode & compat.S_IFMT == compat.S_IFDIR:
+        if "/." in sub and not self.cfg.serve_dotfiles and lazy_call("rare", "hidden", sub):
+            raise HTTPError("no such file", 404)
+        kind = mode & compat.S_IFMT
+        if kind != compat.S_IFREG and kind != compat.S_IFDIR:
+            raise HTTPError("not a file or a folder", 403)
+        if self.realpath is not None:
+            self.check_inside(fs, root)  # hostserver, with follow_symlinks off
+        if kind == compat.S_IFDIR:
             lazy_call("rare", "directory", self, conn, req, path, fs, root)  # index, listing
             return
         interp = self.interpreter(fs, path, mode)
         if interp is not None:
-            self.run_script(conn, req, path, fs, None, interp, st)
+            self.run_script(conn, req, path, fs, info, interp, st)
             return
+        if info is not None:
+            raise HTTPError("no such file", 404)
         if req.method not in ("GET", "HEAD"):
             if req.method == "OPTIONS":
                 conn.respond(204, [(b"Allow", b"GET, HEAD, OPTIONS")], b"")
@@ -802,90 +830,11 @@ class Server:
             raise HTTPError("method not allowed on a static file", 405)
         conn.send_file(fs, size, mtime, path)
 
-    def route_path_info(self, conn, req, path, root, sub, err):
-        """root + sub is no file: /cgi-bin/app.py/a/b runs a script among the leading
-        segments with the rest as PATH_INFO; else 404 (403 in an unreadable folder)."""
-        if err.errno == errno.EACCES:
-            raise self.unreadable(root + sub, err)
-        cut = len(path) - len(sub)
-        i = 0
-        while True:
-            i = sub.find("/", i + 1)
-            if i < 0:
-                raise HTTPError("no such file", 404)
-            fs = root + sub[:i]
-            try:
-                st = compat.stat(fs)
-            except OSError:
-                raise HTTPError("no such file", 404)
-            if st[0] & compat.S_IFMT != compat.S_IFDIR:
-                self.check(fs, sub[:i], st[0], root)
-                head = path[: cut + i]
-                interp = self.interpreter(fs, head, st[0])
-                if interp is None:
-                    raise HTTPError("no such file", 404)
-                self.run_script(conn, req, head, fs, sub[i:], interp, st)
-                return
-
-    def check(self, fs, sub, mode, root):
-        """Refuse what a path must not reach (SPEC 4): a dot name (404, as if missing),
-        anything but a file or a folder (403, never opened: a FIFO would block the
-        loop), a real path leaving root when symlinks are not followed (403).
-
-        sub is the part of the URL path below root, fs = root + sub.
-        """
-        if "/." in sub and not self.cfg.serve_dotfiles and self.hidden(sub):
-            raise HTTPError("no such file", 404)
-        kind = mode & compat.S_IFMT
-        if kind != compat.S_IFREG and kind != compat.S_IFDIR:
-            raise HTTPError("not a file or a folder", 403)
-        if self.realpath is not None:
-            self.check_inside(fs, root)  # hostserver, with follow_symlinks off
-
-    def hidden(self, path):
-        """Whether path has a segment starting with "." that is refused: any but a
-        leading /.well-known (RFC 8615), whose own dot names are refused again."""
-        if path.startswith("/.well-known") and (len(path) == 12 or path[12] == "/"):
-            return path.find("/.", 12) >= 0
-        return "/." in path
-
-    def alias(self, path):
-        """(target, prefix length) of the longest alias prefix of path, or None.
-
-        A prefix matches whole segments: /git matches /git and /git/x, not /gitx
-        (config.py keeps prefixes without a trailing slash; "/" is "").
-        """
-        best = None
-        longest = -1
-        for prefix, target in self.cfg.alias.items():
-            n = len(prefix)
-            if n > longest and path.startswith(prefix) and (len(path) == n or path[n] == "/"):
-                best = target
-                longest = n
-        return None if best is None else (best, longest)
-
-    def run_program(self, conn, req, prefix, target, rest):
-        """An alias to a file runs it for prefix and all below (SCRIPT_NAME prefix,
-        PATH_INFO the rest): True when it did; False for an alias to a folder."""
-        try:
-            st = compat.stat(target)
-        except OSError as e:
-            raise self.unreadable(target, e)
-        mode = st[0]
-        if mode & compat.S_IFMT != compat.S_IFREG:
-            return False
-        interp = self.interpreter(target, None, mode)
-        if interp is None:
-            self.log("cgi: %s is not executable and no --cgi mapping runs it" % target)
-            raise ScriptError("the script could not run")
-        self.run_script(conn, req, prefix, target, rest or None, interp, st)
-        return True
-
     def interpreter(self, fs, path, mode):
         """The interpreter of a mapped script ("" = run itself), or None for a plain file.
 
         path is the file's URL path; None for an alias's program, which runs itself
-        when no extension mapping applies (as a file in a cgi_dirs folder does).
+        when no extension mapping applies (as an executable under cfg.cgi_dirs does).
         """
         name = fs[fs.rfind("/") + 1 :]
         dot = name.rfind(".")
@@ -893,34 +842,19 @@ class Server:
         interp = self.cfg.cgi.get(ext)
         executable = mode & 0o111
         if interp is None:
-            if executable and (path is None or self.in_cgi_dir(path)):
+            if executable and (path is None or lazy_call("rare", "in_cgi_dir", self, path)):
                 return ""
             return None
         if interp == "" and not executable and ext == ".sh":
             return "/bin/sh"
         return interp
 
-    def in_cgi_dir(self, path):
-        """Whether the URL path is below one of cfg.cgi_dirs (whole segments)."""
-        for prefix in self.cfg.cgi_dirs:
-            n = len(prefix)
-            if len(path) > n and path[n] == "/" and path.startswith(prefix):
-                return True
-        return False
-
     def open_file(self, fs):
         """fs opened for reading; HTTPError 404 when it vanished, 403 when unreadable."""
         try:
             return open(fs, "rb")
         except OSError as e:
-            raise self.unreadable(fs, e)
-
-    def unreadable(self, fs, err):
-        """The HTTPError for a file or folder that could not be read (logged)."""
-        self.log("http: cannot read %s: %s" % (fs, err))
-        if err.errno == errno.ENOENT:
-            return HTTPError("no such file", 404)
-        return HTTPError("not readable", 403)
+            raise lazy_call("rare", "unreadable", self, fs, e)
 
     def run_script(self, conn, req, script_name, fs, path_info, interp, stamp=None):
         # every method the parser lets through may run a script (SPEC 5)
