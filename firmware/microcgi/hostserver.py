@@ -7,7 +7,7 @@
 import os
 import socket
 
-from microcgi import rare, server
+from microcgi import routing, server
 from microcgi.compat import S_IFMT, S_IFREG, ticks_add, ticks_ms
 from microcgi.errors import Forbidden
 
@@ -92,7 +92,7 @@ class Server(server.Server):
         try:
             fd = os.open(fs, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as e:
-            raise rare.unreadable(self, fs, e) from None
+            raise routing.unreadable(self, fs, e) from None
         try:
             regular = os.fstat(fd).st_mode & S_IFMT == S_IFREG
         except OSError:

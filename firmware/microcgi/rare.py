@@ -1,10 +1,8 @@
 # The server's rarely used paths, apart from server.py so that a board loads them
 # only while a request needs one (compat.lazy_call() drops them again afterwards):
-# aliases, dot names, cgi_dirs and unreadable files in routing, directory
-# redirects and listings, conditional and range answers for static files, local
-# redirects of scripts (RFC 3875 6.2.2), the access-log line, a script's
-# traceback, and the server's end.
-import errno
+# directory redirects and listings, conditional and range answers for static
+# files, local redirects of scripts (RFC 3875 6.2.2), the access-log line, a
+# script's traceback, and the server's end.
 import io
 import os
 
@@ -58,7 +56,7 @@ def directory(server, conn, req, path, fs, root):
     try:
         names = os.listdir(fs)
     except OSError as e:
-        raise unreadable(server, fs, e)
+        raise lazy_call("routing", "unreadable", server, fs, e)
     entries = []
     for name in names:
         try:
@@ -74,75 +72,6 @@ def directory(server, conn, req, path, fs, root):
     unload("microcgi.listing")
     unload("microcgi.urlpath")
     conn.respond(200, [(b"Content-Type", b"text/html; charset=utf-8")], body)
-
-
-def alias(server, conn, req, path):
-    """The alias of path, if any (server.Server.route()).
-
-    An alias of a program runs it for its prefix and everything below (SCRIPT_NAME
-    the prefix, PATH_INFO the rest): True then. An alias of a folder gives (folder,
-    the rest of path). None: no alias matches.
-    """
-    hit = match_alias(server.cfg.alias, path)
-    if hit is None:
-        return None
-    target, n = hit
-    rest = path[n:]
-    try:
-        st = compat.stat(target)
-    except OSError as e:
-        raise unreadable(server, target, e)
-    mode = st[0]
-    if mode & compat.S_IFMT != compat.S_IFREG:
-        return target, rest
-    interp = server.interpreter(target, None, mode)
-    if interp is None:
-        server.log("cgi: %s is not executable and no cgi mapping runs it" % target)
-        raise HTTPError("the script could not run", 500)
-    server.run_script(conn, req, path[:n], target, rest or None, interp, st)
-    return True
-
-
-def match_alias(aliases, path):
-    """(target, prefix length) of the longest prefix of path in aliases, or None.
-
-    A prefix matches whole segments: /git matches /git and /git/x, not /gitx
-    (config.py keeps prefixes without a trailing slash; "/" is "").
-    """
-    target = None
-    longest = -1
-    for prefix, value in aliases.items():
-        n = len(prefix)
-        if n > longest and path.startswith(prefix) and (len(path) == n or path[n] == "/"):
-            target = value
-            longest = n
-    return None if target is None else (target, longest)
-
-
-def hidden(path):
-    """Whether path has a segment starting with "." that is refused (SPEC 4): any but
-    a leading /.well-known (RFC 8615), whose own dot names are refused again."""
-    if path.startswith("/.well-known") and (len(path) == 12 or path[12] == "/"):
-        return path.find("/.", 12) >= 0
-    return "/." in path
-
-
-def in_cgi_dir(server, path):
-    """Whether the URL path is below one of cfg.cgi_dirs (whole segments)."""
-    for prefix in server.cfg.cgi_dirs:
-        n = len(prefix)
-        if len(path) > n and path[n] == "/" and path.startswith(prefix):
-            return True
-    return False
-
-
-def unreadable(server, fs, err):
-    """The HTTPError for a file or folder found but not readable, logged: 404 when it
-    vanished since it was found, else 403."""
-    server.log("http: cannot read %s: %s" % (fs, err))
-    if err.errno == errno.ENOENT:
-        return HTTPError("no such file", 404)
-    return Forbidden("not readable")
 
 
 def conditional(conn, size, mtime, entry):

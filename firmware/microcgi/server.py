@@ -769,16 +769,16 @@ class Server:
         """Answer req for the decoded URL path: a script, a file or a folder.
 
         The path names a file under ROOT, or under an alias's folder once the alias's
-        prefix is cut off (rare.alias() runs an alias's program itself). One set of
+        prefix is cut off (routing.alias() runs an alias's program itself). One set of
         checks for every route (SPEC 4): a dot name is 404, as if missing
-        (rare.hidden() lets /.well-known/ through); anything but a file or a folder is
+        (routing.hidden() lets /.well-known/ through); anything but a file or a folder is
         403, never opened (a FIFO would block the loop); with follow_symlinks off, a
         real path leaving its root is 403 (hostserver).
         """
         root = self.root
         sub = path  # the part of path below root
         if self.cfg.alias:
-            hit = lazy_call("rare", "alias", self, conn, req, path)
+            hit = lazy_call("routing", "alias", self, conn, req, path)
             if hit is True:
                 return  # an alias's program runs
             if hit is not None:
@@ -789,7 +789,7 @@ class Server:
             st = compat.stat(fs)
         except OSError as e:
             if e.errno == errno.EACCES:  # in a folder that cannot be entered
-                raise lazy_call("rare", "unreadable", self, fs, e)
+                raise lazy_call("routing", "unreadable", self, fs, e)
             # /cgi-bin/app.py/a/b: a script among the leading segments, or nothing
             i = 0
             while True:
@@ -807,7 +807,7 @@ class Server:
             sub = sub[:i]
             path = path[: len(path) - len(info)]
         mode, size, mtime = st
-        if "/." in sub and not self.cfg.serve_dotfiles and lazy_call("rare", "hidden", sub):
+        if "/." in sub and not self.cfg.serve_dotfiles and lazy_call("routing", "hidden", sub):
             raise HTTPError("no such file", 404)
         kind = mode & compat.S_IFMT
         if kind != compat.S_IFREG and kind != compat.S_IFDIR:
@@ -842,7 +842,7 @@ class Server:
         interp = self.cfg.cgi.get(ext)
         executable = mode & 0o111
         if interp is None:
-            if executable and (path is None or lazy_call("rare", "in_cgi_dir", self, path)):
+            if executable and (path is None or lazy_call("routing", "in_cgi_dir", self, path)):
                 return ""
             return None
         if interp == "" and not executable and ext == ".sh":
@@ -854,7 +854,7 @@ class Server:
         try:
             return open(fs, "rb")
         except OSError as e:
-            raise lazy_call("rare", "unreadable", self, fs, e)
+            raise lazy_call("routing", "unreadable", self, fs, e)
 
     def run_script(self, conn, req, script_name, fs, path_info, interp, stamp=None):
         # every method the parser lets through may run a script (SPEC 5)

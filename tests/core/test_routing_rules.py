@@ -1,7 +1,7 @@
 # The rules routing applies to a decoded URL path (SPEC 2, 4, 5): dot names, alias
 # prefixes, cgi_dirs, the interpreter of a file. Plain functions and asserts: pytest
 # collects them, and tests/run_mpy.py runs them under MicroPython.
-from microcgi import rare
+from microcgi import routing
 from microcgi.config import Config
 from microcgi.server import Server
 
@@ -26,7 +26,7 @@ def test_dot_names_are_hidden_except_well_known():
         "/.well-knownx/a",  # not /.well-known: only the whole segment is let through
         "/x/.well-known/a",  # only at the top
     ):
-        assert rare.hidden(path), path
+        assert routing.hidden(path), path
     for path in (
         "/",
         "/index.html",
@@ -36,7 +36,7 @@ def test_dot_names_are_hidden_except_well_known():
         "/.well-known/",
         "/.well-known/acme-challenge/tok",
     ):
-        assert not rare.hidden(path), path
+        assert not routing.hidden(path), path
 
 
 def test_alias_prefixes_match_whole_segments_longest_first():
@@ -55,20 +55,20 @@ def test_alias_prefixes_match_whole_segments_longest_first():
         "/ab": None,
     }
     for path, expected in cases.items():
-        assert rare.match_alias(aliases, path) == expected, (path, expected)
+        assert routing.match_alias(aliases, path) == expected, (path, expected)
     aliases = Config(alias={"/": "/srv/app", "/static": "/srv/files"}).alias
-    assert rare.match_alias(aliases, "/x/y") == ("/srv/app", 0)
-    assert rare.match_alias(aliases, "/") == ("/srv/app", 0)
-    assert rare.match_alias(aliases, "/static/a") == ("/srv/files", 7)
+    assert routing.match_alias(aliases, "/x/y") == ("/srv/app", 0)
+    assert routing.match_alias(aliases, "/") == ("/srv/app", 0)
+    assert routing.match_alias(aliases, "/static/a") == ("/srv/files", 7)
 
 
 def test_cgi_dirs_match_whole_segments():
     s = server(cgi_dirs=["/cgi-bin", "/tools/"])
     for path in ("/cgi-bin/x", "/tools/x", "/tools/a/b"):
-        assert rare.in_cgi_dir(s, path), path
+        assert routing.in_cgi_dir(s, path), path
     for path in ("/cgi-bin", "/cgi-binx/x", "/toolsx/a", "/x/cgi-bin/y", "/"):
-        assert not rare.in_cgi_dir(s, path), path
-    assert not rare.in_cgi_dir(server(cgi_dirs=[]), "/cgi-bin/x")
+        assert not routing.in_cgi_dir(s, path), path
+    assert not routing.in_cgi_dir(server(cgi_dirs=[]), "/cgi-bin/x")
 
 
 def test_interpreter_of_a_file():
