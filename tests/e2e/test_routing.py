@@ -573,3 +573,57 @@ def test_index_php_is_a_default_index_with_php_cgi(serve, tmp_path, php_cgi):
     assert get(srv.port, "/app/") == (200, b"php says 42\n")
     srv = serve(root)  # the default mapping
     assert get(srv.port, "/app/") == (200, b"php says 42\n")
+
+
+# --- git's smart HTTP through an alias (docs/cgi.md) ----------------------------------
+
+GIT_BACKEND = "/usr/lib/git-core/git-http-backend"
+
+
+def git(*args, cwd=None):
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", HOME="/nonexistent")
+    ident = ["-c", "user.name=t", "-c", "user.email=t@example.org"]
+    return subprocess.run(
+        ["git", *ident, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_git_clone_and_push_through_an_alias(serve, tmp_path):
+    """The docs/cgi.md example: --alias /git=git-http-backend with GIT_PROJECT_ROOT;
+    clone (protocol v2, and v0 with --depth 1), then a push (http.receivepack)."""
+    if not os.access(GIT_BACKEND, os.X_OK) or subprocess.run(["git", "--version"]).returncode:
+        pytest.skip("git and %s are needed (apt-get install git)" % GIT_BACKEND)
+    projects = tmp_path / "srv"
+    projects.mkdir()
+    bare = projects / "repo.git"
+    assert git("init", "-q", "--bare", "-b", "main", str(bare)).returncode == 0
+    assert git("-C", str(bare), "config", "http.receivepack", "true").returncode == 0
+    work = tmp_path / "work"
+    assert git("init", "-q", "-b", "main", str(work)).returncode == 0
+    (work / "a.txt").write_text("one\n")
+    git("add", "a.txt", cwd=work)
+    git("commit", "-qm", "one", cwd=work)
+    assert git("push", "-q", str(bare), "main", cwd=work).returncode == 0
+    site = tmp_path / "www"
+    site.mkdir()
+    srv = serve(
+        site,
+        "--alias",
+        "/git=" + GIT_BACKEND,
+        "--env",
+        "GIT_PROJECT_ROOT=%s" % projects,
+        "--env",
+        "GIT_HTTP_EXPORT_ALL=1",
+    )
+    url = srv.url("/git/repo.git")
+    r = git("-c", "protocol.version=2", "clone", "-q", url, str(tmp_path / "c1"))
+    assert r.returncode == 0, r.stderr + srv.stderr_text()
+    assert (tmp_path / "c1" / "a.txt").read_text() == "one\n"
+    r = git("-c", "protocol.version=0", "clone", "-q", "--depth", "1", url, str(tmp_path / "c2"))
+    assert r.returncode == 0, r.stderr + srv.stderr_text()
+    (tmp_path / "c1" / "a.txt").write_text("two\n")
+    git("commit", "-qam", "two", cwd=tmp_path / "c1")
+    r = git("push", "-q", "origin", "main", cwd=tmp_path / "c1")
+    assert r.returncode == 0, r.stderr + srv.stderr_text()
+    assert git("-C", str(bare), "log", "--format=%s").stdout.split() == ["two", "one"]
+    assert git("-C", str(bare), "fsck").returncode == 0
