@@ -82,6 +82,15 @@ def _count(minimum: int):
     return parse
 
 
+def _or_none(parse):
+    """parse, or the word "none" (no bound): kept as "none" until build_config()."""
+
+    def wrapped(text: str):
+        return "none" if text.strip().lower() == "none" else parse(text)
+
+    return wrapped
+
+
 def _port(text: str) -> int:
     value = _count(0)(text)
     if value > 65535:
@@ -121,8 +130,36 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         metavar="EXT=INTERPRETER",
         help="run files ending in EXT with INTERPRETER; EXT= runs the file itself (repeatable)",
     )
-    s.add_argument("--script-timeout", type=_seconds, metavar="SECONDS", help="(30)")
-    s.add_argument("--max-output", type=_count(1), metavar="BYTES", help="script output cap")
+    s.add_argument(
+        "--script-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="longest a script may go without output or reading its body (30)",
+    )
+    s.add_argument(
+        "--script-max-time",
+        type=_or_none(_seconds),
+        metavar="SECONDS",
+        help="longest a script may run in all (none)",
+    )
+    s.add_argument(
+        "--max-output",
+        type=_or_none(_count(1)),
+        metavar="BYTES",
+        help="script output cap; past it the response is cut short (none)",
+    )
+    s.add_argument(
+        "--buffer-output",
+        type=_count(1),
+        metavar="BYTES",
+        help="script output collected for a Content-Length; more is streamed (65536)",
+    )
+    s.add_argument(
+        "--body-buffer",
+        type=_count(1),
+        metavar="BYTES",
+        help="request body held in memory per connection (65536)",
+    )
     s.add_argument("--max-body", type=_count(0), metavar="BYTES", help="request body cap")
     s.add_argument("--max-script-header", type=_count(1), metavar="BYTES")
     s.add_argument("--max-request-line", type=_count(1), metavar="BYTES", help="(4096)")
@@ -256,7 +293,10 @@ def build_config(args: argparse.Namespace) -> Config:
         "host",
         "port",
         "script_timeout",
+        "script_max_time",
         "max_output",
+        "buffer_output",
+        "body_buffer",
         "max_body",
         "max_script_header",
         "max_request_line",
@@ -271,7 +311,7 @@ def build_config(args: argparse.Namespace) -> Config:
     ):
         value = getattr(args, key)
         if value is not None:
-            flags[key] = value
+            flags[key] = None if value == "none" else value
     if args.root is not None:
         flags["root"] = args.root
     if args.index is not None:

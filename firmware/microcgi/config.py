@@ -4,7 +4,8 @@
 # A value's type in DEFAULTS is its type everywhere; Config.apply() checks it.
 
 # (key, default, kind); kind: "int" >= 0, "pos" > 0, "num" seconds > 0,
-# "str", "bool", "list" (of str), "dict" (str -> str), "opt" (str or None)
+# "str", "bool", "list" (of str), "dict" (str -> str), "opt" (str or None),
+# "optpos" (None or "pos"), "optnum" (None or "num")
 SETTINGS = (
     ("host", "127.0.0.1", "str"),
     ("port", 8080, "int"),
@@ -17,8 +18,11 @@ SETTINGS = (
     ("follow_symlinks", True, "bool"),  # False: 403 for a real path leaving ROOT (SPEC 4)
     ("serve_dotfiles", False, "bool"),  # False: 404 for .names, /.well-known/ apart
     ("runner", "subprocess", "str"),
-    ("script_timeout", 30, "num"),  # seconds (SPEC 7.6)
-    ("max_output", 1024 * 1024, "pos"),  # script header + body, buffered mode (SPEC 7.5)
+    ("script_timeout", 30, "num"),  # seconds a script may go without progress (SPEC 7.6)
+    ("script_max_time", None, "optnum"),  # seconds a script may run in all; None: no bound
+    ("max_output", None, "optpos"),  # bytes of script output in all; None: no bound
+    ("buffer_output", 64 * 1024, "pos"),  # script output collected before streaming
+    ("body_buffer", 64 * 1024, "pos"),  # request body held per connection (in RAM)
     ("max_script_header", 8 * 1024, "pos"),  # script header block (SPEC 7.1)
     ("stream_output", [], "list"),  # URL path prefixes whose script output is streamed
     ("max_body", 16 * 1024 * 1024, "int"),  # request body (413)
@@ -45,6 +49,10 @@ class ConfigError(ValueError):
 
 
 def _check(key, value, kind):
+    if kind[:3] == "opt" and kind != "opt":
+        if value is None:
+            return
+        kind = kind[3:]
     if kind in ("int", "pos"):
         if not isinstance(value, int) or isinstance(value, bool) or value < (kind == "pos"):
             raise ConfigError(

@@ -6,6 +6,7 @@
 # a server.Server gets them there.
 import os
 import socket
+import tempfile
 
 from microcgi import routing, server
 from microcgi.compat import S_IFMT, S_IFREG, ticks_add, ticks_ms
@@ -18,6 +19,82 @@ _LINGER_MS = 2000  # after the response: read and drop what the client still sen
 
 
 class Connection(server.Connection):
+    # Request body the script's stdin could not take yet, spooled to an unlinked file
+    # while the script also waits for the client to read its output: a client that
+    # reads only after sending its whole body (http.client does) and a script that
+    # writes before reading all of it (an echo) would otherwise wait for each other.
+    spool = None
+    spool_in = spool_out = 0  # offsets written, and given to the script
+    spool_end = False  # the body ended: stdin closes once the spool is given
+
+    def body_to_script(self, job, data):
+        if self.spool is not None:
+            self.spool_in += os.pwrite(self.spool.fileno(), data, self.spool_in)
+            return
+        handle = job.handle
+        handle.feed_body(data)
+        if handle.backlog() > self.server.cfg.body_buffer:
+            # the script reads slower than the client sends: stop reading the socket
+            # until it catches up (body_drained), or spool if it waits for us too
+            self.held = True
+            if job.paused:
+                self._spool()
+
+    def body_end(self, job):
+        if self.spool is not None:
+            self.spool_end = True
+        else:
+            job.handle.end_body()
+
+    def script_paused(self, job):
+        super().script_paused(job)
+        if self.held and job.paused:
+            self._spool()
+            self.process()
+
+    def _spool(self):
+        self.held = False
+        self.spool = tempfile.TemporaryFile()
+
+    def body_drained(self, job):
+        """The runner wrote the script's stdin backlog: read the socket again, or
+        give the script the next part of the spool."""
+        if job is not self.job:
+            return
+        spool = self.spool
+        if spool is None:
+            if self.held:
+                self.held = False
+                self.process()
+            return
+        handle = job.handle
+        while self.spool_out < self.spool_in and handle.backlog() <= self.server.cfg.body_buffer:
+            data = os.pread(spool.fileno(), self.server.cfg.body_buffer, self.spool_out)
+            if not data:
+                break
+            self.spool_out += len(data)
+            handle.feed_body(data)
+        if self.spool_out >= self.spool_in:
+            ended = self.spool_end
+            self._close_spool()
+            if ended:
+                handle.end_body()
+
+    def _close_spool(self):
+        if self.spool is not None:
+            self.spool.close()
+        self.spool = None
+        self.spool_in = self.spool_out = 0
+        self.spool_end = False
+
+    def reset(self, phase, timeout_ms):
+        self._close_spool()
+        super().reset(phase, timeout_ms)
+
+    def abort(self):
+        self._close_spool()
+        super().abort()
+
     def _pump_file(self):
         """sendfile() from the file's own position (send_file() seeks to the start of
         a range) until done (True) or the socket is full (BlockingIOError)."""
@@ -33,6 +110,21 @@ class Connection(server.Connection):
             self.file_left -= n
         self._close_file()
         return True
+
+    def hold_body(self, job, data):
+        """A chunked body past body_buffer goes to an unlinked temporary file, which
+        becomes the script's stdin once the body is complete (job.body_file)."""
+        f = job.body_file
+        if f is None:
+            job.pending_len += len(data)
+            if job.pending_len <= self.server.cfg.body_buffer:
+                job.pending.append(data)
+                return
+            f = job.body_file = tempfile.TemporaryFile()
+            for piece in job.pending:
+                f.write(piece)
+            job.pending = []  # (not None: the script still waits for the end)
+        f.write(data)
 
     def linger(self):
         """Half-close and drop input for a moment, so the client reads our answer."""

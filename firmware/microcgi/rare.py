@@ -155,3 +155,39 @@ def close(server):
         server.unregister(server.sock)
         server.sock.close()
         server.sock = None
+
+
+def crashed(server, handler, e):
+    """server.Server.crashed(): one line with the cause and where it was raised; the
+    connection concerned (the handler, or the connection of a script's handler) gets
+    a 500 when nothing was sent yet, else is closed."""
+    buf = io.StringIO()
+    compat.print_exception(e, buf)
+    lines = [line.strip() for line in buf.getvalue().split("\n") if line.strip()]
+    where = lines[-2] if len(lines) > 1 else ""
+    conn = handler
+    job = getattr(handler, "job", None)
+    if not hasattr(handler, "sock") and job is not None:
+        conn = getattr(job, "conn", None)
+        try:
+            handler.cancel()
+        except Exception:  # noqa: BLE001 - it is broken already
+            pass
+    peer = getattr(conn, "remote", ("-",))[0]
+    server.log("http: internal error serving %s: %s: %s (%s)" % (peer, type(e).__name__, e, where))
+    if conn is None or not hasattr(conn, "sock"):
+        return
+    try:
+        if conn.status == 0 and conn.phase != 4:  # server._CLOSED
+            job, conn.job = conn.job, None
+            if job is not None and job.handle is not None:
+                job.handle.cancel()
+            conn.out = []
+            conn.phase = 2  # server._BUSY
+            conn.close_after = True
+            conn.body_done = True
+            conn.error(500, "internal server error")
+            return
+    except Exception:  # noqa: BLE001 - then it only closes
+        pass
+    conn.abort()

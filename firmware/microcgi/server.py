@@ -23,6 +23,7 @@ from microcgi.errors import HTTPError, ProtocolError, ScriptError
 
 POLLIN = select.POLLIN
 POLLOUT = select.POLLOUT
+_GONE = select.POLLHUP | select.POLLERR
 _WOULD_BLOCK = (errno.EAGAIN, errno.ETIMEDOUT)
 
 SOFTWARE = "microcgi/" + __version__
@@ -66,6 +67,9 @@ class _Job:
     handle = None  # the runner's handle, once started
     error = None  # the ScriptError that stopped the output
     pending = None  # body pieces held while a chunked body arrives
+    pending_len = 0  # ... their bytes
+    body_file = None  # hostserver: a chunked body spooled to a temporary file
+    paused = False  # the runner was told to stop reading output (the client is behind)
 
     def __init__(self, conn, script_name, filename, path_info, interpreter):
         server = conn.server
@@ -75,7 +79,10 @@ class _Job:
         self.filename = filename
         self.interpreter = interpreter  # "" = execute the file itself
         self.cwd = filename[:slash] or "/"
-        self.timeout_ms = int(server.cfg.script_timeout * 1000)
+        cfg = server.cfg
+        self.timeout_ms = int(cfg.script_timeout * 1000)
+        if cfg.script_max_time is not None:
+            self.max_time_ms = int(cfg.script_max_time * 1000)
         if base.startswith("nph-"):
             self.nph = True
         self.name = base
@@ -87,7 +94,7 @@ class _Job:
         self.server_addr = server.addr
         self.server_port = server.port
         self.remote_addr, self.remote_port = conn.remote
-        for prefix in server.cfg.stream_output:
+        for prefix in cfg.stream_output:
             if script_name.startswith(prefix):
                 self.stream = True
 
@@ -105,13 +112,13 @@ class _Job:
         # gateway.ScriptOutput, made at the first output (after a compile, see environ)
         if self.out is None:
             cfg = self.conn.server.cfg
-            self.out = gateway.ScriptOutput(
-                cfg.max_script_header, cfg.max_output, self.stream, _JOIN_BELOW
-            )
+            self.out = gateway.ScriptOutput(cfg.max_script_header, cfg.max_output, _JOIN_BELOW)
         return self.out
 
     def on_output(self, data):
         return self.conn.script_output(self, data)
+
+    max_time_ms = None  # script_max_time in ms, or None
 
     def on_exit(self, outcome, detail=None):
         try:
@@ -119,11 +126,16 @@ class _Job:
         except MemoryError:
             self.conn.out_of_memory()
 
+    def on_body_drained(self):
+        self.conn.body_drained(self)
+
     def log(self, msg):
         self.conn.server.log("%s: %s" % (self.name, msg))
 
 
 class Connection:
+    held = False  # hostserver: the script's stdin is behind, the socket is not read
+
     def __init__(self, server, sock, addr):
         self.server = server
         self.sock = sock
@@ -144,6 +156,8 @@ class Connection:
         self.file_left = 0
         self.mask = POLLIN
         self.close_after = False  # close once the response is out
+        self.eof = False  # the client sends no more (it shut down its side)
+        self.processing = False  # in process(): its loop takes the next request
         self.reset(_IDLE, server.header_ms)
 
     def reset(self, phase, timeout_ms):
@@ -164,7 +178,11 @@ class Connection:
             self.flush()
         if not ev & ~POLLOUT or self.phase == _CLOSED:
             return
-        # POLLIN, POLLHUP or POLLERR: read
+        if ev & _GONE:
+            # reset, or closed both ways: nobody will read an answer (a client that
+            # only shut down its sending side gets POLLIN and EOF, below)
+            self.abort()
+            return
         server = self.server
         try:
             n = server.recv_into(self.sock, server.view)
@@ -176,16 +194,14 @@ class Connection:
             return
         phase = self.phase
         if n == 0:
-            if phase != _BUSY:
+            # EOF: no more requests. The ones complete by now are still answered (a
+            # client may shut down its sending side and wait); a part of one never
+            # completes. A client that closed both ways is found gone when a send fails.
+            if phase != _BUSY or not self.body_done:
                 self.abort()
                 return
-            self.close_after = True
+            self.eof = True
             self._want(POLLIN, False)
-            if not self.body_done or self.job is not None:
-                # The body will never come, or a script works for nobody: a
-                # half-closed socket looks the same as a closed one from here,
-                # and a script must not outlive its client (SPEC 3).
-                self.abort()
             return
         if phase == LINGER:
             return
@@ -198,32 +214,52 @@ class Connection:
         self.process()
 
     def process(self):
-        """Turn buffered bytes into events while the current request can take them."""
+        """Turn buffered bytes into events while the current request can take them.
+
+        Iterative: a request answered at once lets the loop go on to the next one
+        buffered (maybe_done() calls back here only from outside the loop), so any
+        depth of pipelining costs no stack.
+        """
+        if self.processing:
+            return  # called from inside the loop below: it goes on by itself
+        self.processing = True
+        try:
+            self._process()
+        finally:
+            self.processing = False
+        self.want_input()
+
+    def _process(self):
         parser = self.parser
-        while self.phase != _CLOSED:
+        while self.phase != _CLOSED and not self.held:
             try:
                 ev = parser.next_event()
             except ProtocolError as e:
                 self.fail(e)
                 return
             if ev is http11.NEED_DATA:
-                break
+                return
             job = self.job
             if ev is http11.END:
                 self.body_done = True
                 if job is not None:
                     if job.handle is not None:
-                        job.handle.end_body()
+                        self.body_end(job)
                     elif job.pending is not None:
                         self.start_script(job)  # the chunked body is complete
-                self.maybe_done()
-                return
+                self.maybe_done()  # the next request, if this one is answered
+                continue
             if isinstance(ev, http11.Data):
                 if job is not None:
                     if job.handle is not None:
-                        job.handle.feed_body(ev.data)
+                        self.body_to_script(job, ev.data)
                     elif job.pending is not None:
-                        job.pending.append(ev.data)
+                        try:
+                            self.hold_body(job, ev.data)
+                        except HTTPError as e:
+                            self.job = None
+                            self.fail(e)
+                            return
             else:  # a Request
                 self.phase = _BUSY
                 self.deadline = ticks_add(ticks_ms(), self.server.header_ms)
@@ -234,8 +270,35 @@ class Connection:
                     self.server.route(self, ev, static.decode_path(ev.path))
                 except HTTPError as e:
                     self.error(e.status, str(e))
-        if self.phase == _BUSY and parser.buffered() > _MAX_PIPELINE:
-            self._want(POLLIN, False)
+
+    def want_input(self):
+        """Read the socket unless the client is done sending, a script's stdin is
+        behind, or too much is read ahead of the request being answered."""
+        phase = self.phase
+        if phase == _CLOSED or phase == LINGER:
+            return
+        self._want(
+            POLLIN,
+            not self.eof
+            and not self.held
+            and (phase != _BUSY or self.parser.buffered() <= _MAX_PIPELINE),
+        )
+
+    def hold_body(self, job, data):
+        """Keep a piece of a chunked body until it is complete (the script needs its
+        CONTENT_LENGTH first); a board keeps body_buffer bytes at most (hostserver
+        spools to a file)."""
+        job.pending_len += len(data)
+        if job.pending_len > self.server.cfg.body_buffer:
+            raise HTTPError("chunked body too large: send a Content-Length", 411)
+        job.pending.append(data)
+
+    # (hostserver: flow control; a board's in-process runner takes the body at once)
+    def body_to_script(self, job, data):
+        job.handle.feed_body(data)
+
+    def body_end(self, job):
+        job.handle.end_body()
 
     def _want(self, bit, on):
         mask = (self.mask | bit) if on else (self.mask & ~bit)
@@ -337,12 +400,16 @@ class Connection:
         if self.close_after:
             self.linger()
             return
-        self.reset(_IDLE, server.keepalive_ms)
-        self.parser.next_request()
-        self._want(POLLIN, True)
-        if self.parser.buffered():
+        parser = self.parser
+        parser.next_request()
+        if parser.buffered():
             self.reset(_HEAD, server.header_ms)
-            self.process()
+            self.process()  # (inside process() already: its loop goes on)
+        elif self.eof:
+            self.abort()  # the client sends no more requests, and all are answered
+        else:
+            self.reset(_IDLE, server.keepalive_ms)
+            self.want_input()
 
     # ---- static files -----------------------------------------------------
 
@@ -396,10 +463,14 @@ class Connection:
 
     def start_script(self, job):
         server = self.server
+        if job.body_file is not None:
+            job.body_file.seek(0)  # the runner makes it the script's stdin
         try:
             handle = server.runner.start(job, server)
         except HTTPError as e:
             self.job = None
+            if job.body_file is not None:
+                job.body_file.close()
             server.log("%s: %s" % (job.name, e))
             self.error(e.status, "the script could not run")
             return
@@ -412,6 +483,12 @@ class Connection:
             if self.body_done:
                 handle.end_body()
 
+    def script_paused(self, job):
+        """After output was queued: while the client is behind, the script waits."""
+        if self.out and not job.paused and job.handle is not None:
+            job.paused = True
+            job.handle.pause()
+
     def script_output(self, job, data):
         if job is not self.job or self.phase == _CLOSED:
             return False
@@ -419,34 +496,48 @@ class Connection:
             from microcgi import stream
 
             return stream.output(self, job, data)
+        out = job.output
         try:
-            job.output.feed(data)
+            out.feed(data)
         except ScriptError as e:
             job.error = e
             return False
+        if out.body_len > self.server.cfg.buffer_output and out.local_redirect is None:
+            # more than is worth holding for a Content-Length: stream from here on
+            job.stream = True
+            from microcgi import stream
+
+            stream.send(self, out, False)
+            self.script_paused(job)
         return True
 
     def script_exit(self, job, outcome, detail):
         if job is not self.job or self.phase == _CLOSED:
             return
         self.job = None
+        if job.body_file is not None:
+            job.body_file.close()
+        if self.held:  # hostserver: the rest of the body is read and dropped
+            self.held = False
+            self.process()
+        log = self.server.log
         if outcome == "exit" and detail:
-            self.server.log("%s: exit status %s" % (job.name, detail))
-        if (job.nph or job.stream) and lazy_call("stream", "ended", self, job, outcome):
+            log("%s: exit status %s" % (job.name, detail))
+        if (job.nph or job.stream) and lazy_call("stream", "ended", self, job, outcome, detail):
             return  # NPH, or streamed with its head out already
         out = job.output
-        if outcome in ("exit", "closed") and job.error is None and out.head_done:
+        clean = outcome == "closed" or (outcome == "exit" and not (detail and detail < 0))
+        if clean and job.error is None and out.head_done:
             if out.local_redirect is not None and out.status == 200:
                 lazy_call("rare", "local_redirect", self, out.local_redirect)
                 return
-        elif outcome == "timeout" and out.head_done:
-            # what the script produced so far, as a whole response (SPEC 7.6)
-            self.server.log("%s: timed out; sending the partial output" % job.name)
-            self.close_after = True
+        elif outcome in ("timeout", "exit") and out.head_done and out.local_redirect is None:
+            # what the script produced so far, marked as cut short (SPEC 7.6)
+            lazy_call("stream", "ended", self, job, outcome, detail)
+            return
         else:
             # no usable response (SPEC 7); not in rare: a script that ran out of heap
             # leaves no room to load a module
-            log = self.server.log
             if outcome == "timeout":
                 log("%s: timed out before its header block" % job.name)
                 status, msg = 504, "the script timed out"
@@ -509,8 +600,13 @@ class Connection:
             else:
                 if not self.file_left or self._pump_file():
                     self._want(POLLOUT, False)
-                    if self.phase == _BUSY and self.job is None:
-                        self.maybe_done()
+                    job = self.job
+                    if job is None:
+                        if self.phase == _BUSY:
+                            self.maybe_done()
+                    elif job.paused and job.handle is not None:
+                        job.paused = False  # the client caught up: the script goes on
+                        job.handle.resume()
                     return
         except OSError as e:
             if e.errno not in _WOULD_BLOCK:
@@ -551,12 +647,15 @@ class Connection:
     def expire(self, now):
         """The deadline passed."""
         phase = self.phase
-        if phase == _HEAD or (phase == _BUSY and not self.body_done and self.status == 0):
+        if phase == _HEAD or (
+            phase == _BUSY and not self.body_done and self.status == 0 and not self.held
+        ):
             self.fail(ProtocolError("request not complete in time", 408))
             return
         if phase == _BUSY and (self.out or self.file_left):
+            # (a script writing to it was paused meanwhile: abort() stops it)
             self.server.log("http: %s stopped reading; dropped" % self.remote[0])
-        if phase == _BUSY and self.job is not None:
+        elif phase == _BUSY and self.job is not None:
             # waiting for a script: the runner owns the timeout
             self.deadline = ticks_add(now, _SEND_TIMEOUT_MS)
             return
@@ -568,8 +667,11 @@ class Connection:
         self.phase = _CLOSED
         job = self.job
         self.job = None
-        if job is not None and job.handle is not None:
-            job.handle.cancel()
+        if job is not None:
+            if job.handle is not None:
+                job.handle.cancel()
+            if job.body_file is not None:
+                job.body_file.close()
         self._close_file()
         self.out = []
         server = self.server
@@ -694,15 +796,25 @@ class Server:
                     h.out_of_memory()
                 else:
                     gc.collect()
+            except Exception as e:  # noqa: BLE001 - a request never takes the server down
+                self.crashed(h, e)
         now = ticks_ms()
+        h = runner
         try:
             if runner is not None:
                 runner.tick(now)
-            for conn in self.conns:
-                if ticks_diff(now, conn.deadline) >= 0:
-                    conn.expire(now)
+            for h in self.conns:
+                if ticks_diff(now, h.deadline) >= 0:
+                    h.expire(now)
         except MemoryError:
             gc.collect()
+        except Exception as e:  # noqa: BLE001
+            self.crashed(h, e)
+
+    def crashed(self, handler, e):
+        """A bug or an unforeseen error while serving: one log line; the connection it
+        concerns gets a 500 if nothing was sent yet, else is closed; the loop goes on."""
+        lazy_call("rare", "crashed", self, handler, e)
 
     def close(self):
         """Stop every connection and script, and the listener."""

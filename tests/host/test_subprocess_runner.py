@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from microcgi_host.subprocess_runner import MAX_LOG_LINE, SubprocessRunner
+from microcgi_host.subprocess_runner import MAX_LOG_LINE, MAX_STDERR_LOG, SubprocessRunner
 
 HANG = 20  # seconds; only to turn a hang into a failure
 
@@ -187,17 +187,70 @@ def test_exit_status(tmp_path, runner, loop, body, status):
 
 
 @pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "no-pidfd"])
-def test_stdout_closed_before_the_exit(tmp_path, runner, loop, monkeypatch, pidfd):
+def test_stdout_closed_then_exit_is_exit(tmp_path, runner, loop, monkeypatch, pidfd):
     def no_pidfd(pid):
         raise OSError(errno.ENOSYS, "pidfd_open")
 
     if not pidfd:  # an old kernel or a seccomp filter: tick() polls waitpid
         monkeypatch.setattr(os, "pidfd_open", no_pidfd)
     for status in (0, 7):
-        job = FakeJob(sh(tmp_path, "echo hi\nexec 1>&-\nsleep 0.2\nexit %d\n" % status))
+        # stdout's EOF comes a moment before the process can be reaped: still "exit"
+        job = FakeJob(sh(tmp_path, "echo hi\nexec 1>&-\nexit %d\n" % status))
         run(runner, loop, job)
         assert job.exits == [("exit", status)]
         assert job.output == b"hi\n"
+    assert_no_children()
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "no-pidfd"])
+def test_script_that_closes_stdout_and_works_on_is_closed_at_once(
+    tmp_path, runner, loop, monkeypatch, pidfd
+):
+    def no_pidfd(pid):
+        raise OSError(errno.ENOSYS, "pidfd_open")
+
+    if not pidfd:
+        monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    for status in (0, 7):
+        # After closing stdout the script waits for its stdin, which only closes when the
+        # runner lets go of the job: it cannot end before "closed" is reported.
+        job = FakeJob(
+            sh(tmp_path, "echo hi\nexec 1>&-\ncat >/dev/null\necho late >&2\nexit %d\n" % status),
+            content_length=10,
+        )
+        handle = runner.start(job, loop)
+        loop.run(runner, lambda job=job: job.exits)
+        assert job.exits == [("closed", None)]
+        assert job.output == b"hi\n"
+        assert not gone(handle.pid)
+        assert handle.backlog() == 0
+        settle(runner, loop)  # it finishes in the background: its stderr logged, reaped
+        assert gone(handle.pid)
+        late = ["exit status 7 (after its output ended)"] if status else []
+        assert job.logs == ["late", *late]
+    assert loop.handlers == {}
+    assert_no_children()
+
+
+@pytest.mark.parametrize("max_time", [None, 700])
+def test_closed_script_is_stopped_after_its_bound(tmp_path, runner, loop, max_time):
+    pidfile = tmp_path / "child.pid"
+    job = FakeJob(
+        sh(
+            tmp_path,
+            "trap '' TERM\nsleep 60 >/dev/null &\necho $! > %s\nexec 1>&-\nsleep 60\n" % pidfile,
+        ),
+        timeout_ms=500,
+    )
+    job.max_time_ms = max_time
+    handle = runner.start(job, loop)
+    loop.run(runner, lambda: job.exits)
+    assert job.exits == [("closed", None)]
+    settle(runner, loop)  # SIGTERM (ignored) at the bound, SIGKILL a second later, reaped
+    assert job.logs == ["still running after its output ended: stopped"]
+    assert gone(handle.pid)
+    wait_gone(read_pid(pidfile))
+    assert loop.handlers == {}
     assert_no_children()
 
 
@@ -362,7 +415,7 @@ def test_request_without_body_gives_eof_at_once(tmp_path, runner, loop, environ)
 # -- stderr --------------------------------------------------------------------------------
 
 
-def test_stderr_flood_is_logged_line_by_line(tmp_path, runner, loop):
+def test_stderr_flood_is_logged_line_by_line_up_to_the_cap(tmp_path, runner, loop):
     lines = ["line %07d" % i for i in range(1024 * 1024 // 13 + 1)]  # > 1 MB
     job = py(
         tmp_path,
@@ -374,7 +427,14 @@ def test_stderr_flood_is_logged_line_by_line(tmp_path, runner, loop):
     run(runner, loop, job)
     assert job.exits == [("exit", 0)]
     assert job.output == b"ok\n"
-    assert job.logs == lines
+    # The first MAX_STDERR_LOG bytes in whole lines; the line the cap cuts and the rest
+    # are counted in one last line.
+    logged = MAX_STDERR_LOG // 13
+    dropped = 13 * (len(lines) - logged)
+    assert job.logs == [
+        *lines[:logged],
+        "\u2026 %d bytes of stderr dropped (%d are logged at most)" % (dropped, MAX_STDERR_LOG),
+    ]
 
 
 def test_stderr_long_lines_are_cut_and_the_last_partial_line_kept(tmp_path, runner, loop):
@@ -469,7 +529,9 @@ def test_background_child_with_its_own_stdout_does_not_delay_the_exit(tmp_path, 
     )
     run(runner, loop, job)
     assert job.exits == [("exit", 0)]
-    os.kill(read_pid(pidfile), signal.SIGKILL)
+    child = read_pid(pidfile)
+    os.kill(child, signal.SIGKILL)
+    wait_gone(child)  # (the server's child now: reaped by tick() or close())
 
 
 def test_output_over_the_cap_kills_the_script(tmp_path, runner, loop):
