@@ -77,7 +77,11 @@ def test_unreadable_files_are_403_and_the_server_keeps_serving(serve, bound_site
     (root / "sub" / "in.txt").write_bytes(b"in\n")
     (root / "idx").mkdir()
     (root / "idx" / "index.html").write_bytes(b"<p>index</p>\n")
-    lock(locked, root / "small.txt", 0o200)  # write-only: not readable ("mode 600 of another")
+    if os.geteuid() == 0:  # mode 600, owned by another user
+        os.chown(root / "small.txt", 65534, 65534)
+        lock(locked, root / "small.txt", 0o600)
+    else:
+        lock(locked, root / "small.txt", 0o200)  # write-only: not readable
     lock(locked, root / "large.bin")
     lock(locked, root / "sub")
     lock(locked, root / "idx" / "index.html")
