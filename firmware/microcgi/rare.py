@@ -158,10 +158,20 @@ def close(server):
 
 
 def fail(conn, e):
-    """server.Connection.fail()."""
+    """server.Connection.fail(). One request, one answer: when this request's answer
+    is out or on its way already (a static file answered before its body was read),
+    nothing more is sent: the connection closes once that answer is out."""
+    conn.server.log("http: %s from %s" % (e, conn.remote[0]))
+    if conn.status:
+        conn.close_after = True
+        conn.body_done = True
+        if conn.queued_all:
+            conn.maybe_done()
+        else:
+            conn.abort()  # a script's response under way: cut short
+        return
     conn.phase = 2  # server._BUSY
     conn.body_done = True
-    conn.server.log("http: %s from %s" % (e, conn.remote[0]))
     job = conn.job
     conn.job = None
     if job is not None and job.handle is not None:
