@@ -87,6 +87,8 @@ _PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 # Python refuses to name them, and glibc installs their handlers when a program uses them.)
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 _O_PATH = getattr(os, "O_PATH", os.O_RDONLY)  # Linux: needs no read permission
+# pipe() or posix_spawn() failing for want of descriptors, processes or memory: 503
+_SHORTAGE = (errno.EMFILE, errno.ENFILE, errno.EAGAIN, errno.ENOMEM)
 
 
 class Job(Protocol):
@@ -149,7 +151,8 @@ class SubprocessRunner:
     def start(self, job: Job, loop: Loop) -> ScriptProcess:
         """Start job's script; returns its handle. Never raises for a script that
         cannot run: that is reported as on_exit("failed", ...) at the next tick().
-        Raises HTTPError (503) when max_scripts are running."""
+        Raises HTTPError (503) when max_scripts are running, or when the server is out
+        of descriptors or processes for now (EMFILE, ENFILE, EAGAIN, ENOMEM)."""
         if self._max_scripts and len(self._running) + len(self._background) >= self._max_scripts:
             raise HTTPError("too many scripts running", 503)
         if self._subreaper is None:
@@ -157,7 +160,11 @@ class SubprocessRunner:
             self._subreaper = _set_subreaper(1)
         proc = ScriptProcess(self, job, loop)
         self._running.add(proc)
-        proc.spawn()
+        try:
+            proc.spawn()
+        except HTTPError:
+            self._running.discard(proc)
+            raise
         return proc
 
     def tick(self, now_ms: int) -> None:
@@ -348,6 +355,9 @@ class ScriptProcess:
         except (OSError, ValueError, TypeError) as e:  # (a NUL or a non-str in environ)
             for fd in fds:
                 os.close(fd)
+            if isinstance(e, OSError) and e.errno in _SHORTAGE:
+                # out of descriptors or processes for now, not a broken script
+                raise HTTPError("cannot start a script now: %s" % os.strerror(e.errno), 503)
             self._failure = "cannot run %s: %s" % (path, _reason(e, path, job))
             self._runner._failures += 1
             return

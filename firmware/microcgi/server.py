@@ -698,17 +698,10 @@ class Server:
 
     # ---- connections -------------------------------------------------------
 
-    # accept() found no descriptor free (EMFILE, ENFILE; 0 when it did): the listener is
-    # not polled meanwhile (it stays readable: polling it would spin)
-    starved = 0
+    starved = False  # accept() found no free descriptor (EMFILE, ENFILE)
 
     def on_poll(self, obj, ev):
-        """The listener is readable: accept the waiting connections there is room for.
-
-        Out of descriptors, the listener is left out of the poll set until a connection
-        ends (Connection.abort()) or a retry (host/cli.py calls this every 100 ms while
-        paused) gets one; one log line per such time.
-        """
+        """The listener is readable: accept the waiting connections there is room for."""
         while True:
             if self.tight and len(self.conns) >= _FEW and _mem_free() < ACCEPT_ROOM:
                 gc.collect()
@@ -724,25 +717,21 @@ class Server:
                 sock, addr = self.sock.accept()
             except OSError as e:
                 err = e.errno
-                if err in (23, 24):  # ENFILE, EMFILE (not in MicroPython's errno)
-                    if not self.starved:
-                        self.log("http: accept failed: %s; waiting for a free descriptor" % e)
-                    self.starved = err
-                    if not self.paused:
-                        self.poller.modify(self.sock, 0)
-                        self.paused = True
+                if err in _WOULD_BLOCK:
+                    self.starved = False
                     return
-                if err not in _WOULD_BLOCK:
+                if not self.starved:
                     self.log("http: accept failed: %s" % e)
-                sock = None
-            if self.starved:
-                if self.paused:  # a retry found a descriptor
-                    self.paused = False
-                    self.poller.modify(self.sock, POLLIN)
-                if sock is None:
-                    self.starved = 0  # every waiting client taken: a new shortage logs again
-            if sock is None:
+                if err in (23, 24):  # ENFILE, EMFILE (not in MicroPython's errno)
+                    # The listener stays readable: polling it would spin. It waits, as
+                    # above, or for host/cli.py's retry; one log line until it is done.
+                    self.starved = True
+                    self.poller.modify(self.sock, 0)
+                    self.paused = True
                 return
+            if self.paused:  # host/cli.py's retry got a descriptor
+                self.paused = False
+                self.poller.modify(self.sock, POLLIN)
             sock.setblocking(False)
             conn = None
             if len(self.conns) < self.cfg.max_connections:

@@ -67,7 +67,7 @@ def test_bare_interpreter_name_is_found_on_path(serve, tmp_path):
     server = serve(root, "--cgi", ".py=python3")
     resp = fetch(server.port, "GET", "/hello.py")
     assert resp.status == 200, (resp, server.stderr_text())
-    assert resp.body.decode().strip() == os.path.realpath(python3) or resp.body.decode().strip()
+    assert os.path.isabs(resp.body.decode().strip()), resp  # the interpreter found on PATH
 
 
 @pytest.mark.parametrize(
@@ -315,8 +315,8 @@ def test_out_of_descriptors_the_listener_waits_instead_of_spinning(serve, tmp_pa
     time.sleep(1)  # a spinning listener would log thousands of lines meanwhile
     go.touch()
     statuses = [status_of(read_all(s)) for s in socks]
-    # Each one answered: 200, or 500 when a script's pipes could not be made.
-    assert set(statuses) <= {200, 500}, statuses
+    # Each one answered: 200, or 503 when a script's pipes could not be made.
+    assert set(statuses) <= {200, 503}, statuses
     assert statuses.count(200) >= 5, statuses
     assert len(log_lines(server, "accept failed")) <= 3, server.stderr_text()[-3000:]
     assert server.stderr_path.stat().st_size < 64 * 1024

@@ -392,3 +392,33 @@ def test_max_scripts_refuses_with_503(tmp_path, loop):
     finally:
         capped.close()
     assert_no_children()
+
+
+def test_out_of_descriptors_is_503_not_a_broken_script(tmp_path, runner, loop):
+    import resource
+
+    job = FakeJob(sh(tmp_path, "echo hi\n"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    in_use = max(int(n) for n in os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 8, hard))
+    fillers = []
+    try:
+        while True:  # every descriptor taken, then one given back: no room for a pipe
+            try:
+                fillers.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError:
+                break
+        os.close(fillers.pop())
+        with pytest.raises(HTTPError) as refused:
+            runner.start(job, loop)
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert refused.value.status == 503
+    assert str(refused.value) == "cannot start a script now: Too many open files"
+    assert not runner.busy() and not runner.wants_cpu()
+    assert loop.handlers == {}
+    runner.start(job, loop)  # and with descriptors again, it runs
+    loop.run(runner, lambda: job.exits)
+    assert (job.exits, job.output) == ([("exit", 0)], b"hi\n")
