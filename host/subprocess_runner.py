@@ -357,7 +357,8 @@ class ScriptProcess:
                 os.close(fd)
             if isinstance(e, OSError) and e.errno in _SHORTAGE:
                 # out of descriptors or processes for now, not a broken script
-                raise HTTPError("cannot start a script now: %s" % os.strerror(e.errno), 503)
+                msg = "cannot start a script now: %s" % os.strerror(e.errno)
+                raise HTTPError(msg, 503) from None
             self._failure = "cannot run %s: %s" % (path, _reason(e, path, job))
             self._runner._failures += 1
             return
