@@ -197,6 +197,8 @@ class SubprocessRunner:
             proc._end_background()
         for stopped in self._stopped:
             stopped.kill_at = 0  # SIGKILL now, whatever grace was left
+        if self._subreaper:
+            self._sweep(0, signal.SIGKILL)  # what scripts left behind and the server adopted
         give_up = _now_ms() + CLOSE_WAIT_MS
         self.tick(_now_ms())
         while (self._stopped or self._strays) and _now_ms() < give_up:
@@ -243,16 +245,17 @@ class SubprocessRunner:
         return pids
 
     def _sweep(self, pid: int, sig: int) -> None:
-        """Send sig to every descendant of pid, and, when the server is a subreaper, to
-        every child of the server that is not a script of its own, with theirs: those
-        are descendants of scripts whose parent died (a double fork, or the script
-        itself). Top-down, so that a SIGKILLed parent forks no more; a few rounds, for
-        the children of those that died meanwhile (they become the server's)."""
+        """Send sig to every descendant of pid (0: none), and, when the server is a
+        subreaper, to every child of the server that is not a script of its own, with
+        theirs: those are descendants of scripts whose parent died (a double fork, or
+        the script itself). Top-down, so that a SIGKILLed parent forks no more; a few
+        rounds, for the children of those that died meanwhile (they become the
+        server's)."""
         live = {p.pid for p in self._running if p.pid}
         live.update(p.pid for p in self._background)
         seen: set[int] = set()
         for _ in range(_SWEEP_PASSES):
-            roots = [(c, pid) for c in _children(pid)]
+            roots = [(c, pid) for c in _children(pid)] if pid > 1 else []
             if self._subreaper:
                 roots.extend((c, self._pid) for c in _children(self._pid) if c not in live)
             found = _signal_tree(roots, sig, seen)
