@@ -220,7 +220,9 @@ class SubprocessRunner:
         """Signal a script's process group and the descendants that left it, and
         remember to SIGKILL/reap it later."""
         _killpg(pgid, sig)
-        self._sweep(pgid, sig)
+        # The script's own descendants only while it is unreaped: a reaped pid may be
+        # someone else's by now.
+        self._sweep(pgid if reap else 0, sig)
         if kill_at is not None or reap:
             self._stopped.append(_Stopped(pgid, kill_at, reap))
 
@@ -229,7 +231,7 @@ class SubprocessRunner:
             if now_ms < stopped.kill_at:
                 return False
             _killpg(stopped.pgid, signal.SIGKILL)
-            self._sweep(stopped.pgid, signal.SIGKILL)
+            self._sweep(stopped.pgid if stopped.reap else 0, signal.SIGKILL)
             stopped.kill_at = None
         # The leader stays a zombie until the last signal went out, so that its pid,
         # which is the group id, cannot be given to an unrelated process meanwhile.
@@ -954,10 +956,13 @@ def _signal_tree(roots: list[tuple[int, int]], sig: int, seen: set[int]) -> list
             else:
                 os.kill(pid, sig)
             done.append(pid)
+            children = _children(pid)
+            if pidfd >= 0:
+                signal.pidfd_send_signal(pidfd, 0)  # still the same process (or its zombie)
         except ProcessLookupError:
             continue
         finally:
             if pidfd >= 0:
                 os.close(pidfd)
-        todo.extend((child, pid) for child in _children(pid))
+        todo.extend((child, pid) for child in children)
     return done
