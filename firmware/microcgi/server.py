@@ -741,6 +741,8 @@ class Server:
 
     # ---- connections -------------------------------------------------------
 
+    starved = False  # accept() found no free descriptor (EMFILE, ENFILE)
+
     def on_poll(self, obj, ev):
         """The listener is readable: accept the waiting connections there is room for."""
         while True:
@@ -757,9 +759,22 @@ class Server:
             try:
                 sock, addr = self.sock.accept()
             except OSError as e:
-                if e.errno not in _WOULD_BLOCK:
+                err = e.errno
+                if err in _WOULD_BLOCK:
+                    self.starved = False
+                    return
+                if not self.starved:
                     self.log("http: accept failed: %s" % e)
+                if err in (23, 24):  # ENFILE, EMFILE (not in MicroPython's errno)
+                    # The listener stays readable: polling it would spin. It waits, as
+                    # above, or for host/cli.py's retry; one log line until it is done.
+                    self.starved = True
+                    self.poller.modify(self.sock, 0)
+                    self.paused = True
                 return
+            if self.paused:  # host/cli.py's retry got a descriptor
+                self.paused = False
+                self.poller.modify(self.sock, POLLIN)
             sock.setblocking(False)
             conn = None
             if len(self.conns) < self.cfg.max_connections:
