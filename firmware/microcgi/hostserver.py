@@ -18,82 +18,146 @@ _INSIDE_MAX = 1024  # paths whose symlink check is remembered (check_inside)
 _LINGER_MS = 2000  # after the response: read and drop what the client still sends
 
 
-class Connection(server.Connection):
-    # Request body the script's stdin could not take yet, spooled to an unlinked file
-    # while the script also waits for the client to read its output: a client that
-    # reads only after sending its whole body (http.client does) and a script that
-    # writes before reading all of it (an echo) would otherwise wait for each other.
-    spool = None
-    spool_in = spool_out = 0  # offsets written, and given to the script
-    spool_end = False  # the body ended: stdin closes once the spool is given
+class _Body:
+    """A script's handle as a CPython connection holds it: the request body goes to
+    the script with flow control (the runner's handle does the rest).
 
-    def body_to_script(self, job, data):
+    Past body_buffer bytes waiting for the script's stdin, the connection stops
+    reading its socket (conn.held) until the runner says the backlog drained. If the
+    script also waits for the client to read its output (paused), the rest of the
+    body is spooled to an unlinked file instead and fed as the script drains: a
+    client that reads only after sending its whole body (http.client does) and a
+    script that writes before reading all of it (an echo) would otherwise wait for
+    each other.
+    """
+
+    def __init__(self, conn, job, handle):
+        self.conn = conn
+        self.job = job
+        self.handle = handle
+        self.pause = handle.pause
+        self.resume = handle.resume
+        self.backlog = handle.backlog
+        self.spool = None
+        self.spool_in = self.spool_out = 0  # offsets written, and given to the script
+        self.ended = False  # the body ended: stdin closes once the spool is given
+        job.on_body_drained = self.drained  # (the runner looks it up on the job)
+
+    def feed_body(self, data):
         if self.spool is not None:
             self.spool_in += os.pwrite(self.spool.fileno(), data, self.spool_in)
             return
-        handle = job.handle
+        handle = self.handle
         handle.feed_body(data)
-        if handle.backlog() > self.server.cfg.body_buffer:
-            # the script reads slower than the client sends: stop reading the socket
-            # until it catches up (body_drained), or spool if it waits for us too
-            self.held = True
-            if job.paused:
-                self._spool()
+        if handle.backlog() > self.conn.server.cfg.body_buffer:
+            self.conn.held = True
+            if self.job.paused:
+                self.start_spool()
 
-    def body_end(self, job):
+    def end_body(self):
         if self.spool is not None:
-            self.spool_end = True
+            self.ended = True
         else:
-            job.handle.end_body()
+            self.handle.end_body()
 
-    def script_paused(self, job):
-        super().script_paused(job)
-        if self.held and job.paused:
-            self._spool()
-            self.process()
-
-    def _spool(self):
-        self.held = False
+    def start_spool(self):
+        self.conn.held = False
         self.spool = tempfile.TemporaryFile()
 
-    def body_drained(self, job):
-        """The runner wrote the script's stdin backlog: read the socket again, or
-        give the script the next part of the spool."""
-        if job is not self.job:
+    def drained(self):
+        conn = self.conn
+        if self.job is not conn.job:
             return
         spool = self.spool
         if spool is None:
-            if self.held:
-                self.held = False
-                self.process()
+            if conn.held:
+                conn.held = False
+                conn.process()
             return
-        handle = job.handle
-        while self.spool_out < self.spool_in and handle.backlog() <= self.server.cfg.body_buffer:
-            data = os.pread(spool.fileno(), self.server.cfg.body_buffer, self.spool_out)
+        handle = self.handle
+        room = conn.server.cfg.body_buffer
+        while self.spool_out < self.spool_in and handle.backlog() <= room:
+            data = os.pread(spool.fileno(), room, self.spool_out)
             if not data:
                 break
             self.spool_out += len(data)
             handle.feed_body(data)
         if self.spool_out >= self.spool_in:
-            ended = self.spool_end
-            self._close_spool()
-            if ended:
+            self.close()
+            if self.ended:
                 handle.end_body()
 
-    def _close_spool(self):
+    def close(self):
         if self.spool is not None:
             self.spool.close()
-        self.spool = None
+            self.spool = None
         self.spool_in = self.spool_out = 0
-        self.spool_end = False
 
-    def reset(self, phase, timeout_ms):
-        self._close_spool()
-        super().reset(phase, timeout_ms)
+    def cancel(self):
+        self.close()
+        self.handle.cancel()
+
+
+class _Pending(list):
+    """A chunked body waiting for its end (job.pending): in memory up to body_buffer
+    bytes, then in an unlinked file, which becomes the script's stdin
+    (job.body_file)."""
+
+    def __init__(self, job, room):
+        super().__init__()
+        self.job = job
+        self.room = room
+        self.size = 0
+
+    def append(self, data):
+        f = self.job.body_file
+        if f is None:
+            self.size += len(data)
+            if self.size <= self.room:
+                super().append(data)
+                return
+            f = self.job.body_file = tempfile.TemporaryFile()
+            for piece in self:
+                f.write(piece)
+            self.clear()
+        f.write(data)
+
+
+class Connection(server.Connection):
+    def start_script(self, job):
+        f = job.body_file
+        if f is not None:
+            f.seek(0)  # the runner makes it the script's stdin
+        super().start_script(job)
+        if job.handle is not None:
+            job.handle = _Body(self, job, job.handle)
+        elif f is not None:
+            f.close()
+
+    def spool_body(self):
+        """The script waits for the client (stream.py), which may wait for us to
+        read its body."""
+        self.job.handle.start_spool()
+        self.process()
+
+    def script_exit(self, job, outcome, detail):
+        if job is self.job:
+            self._release(job)
+        super().script_exit(job, outcome, detail)
+        if self.held and self.job is None:  # the rest of the body is read and dropped
+            self.held = False
+            self.process()
 
     def abort(self):
-        self._close_spool()
+        if self.job is not None:
+            self._release(self.job)
         super().abort()
+
+    def _release(self, job):
+        if job.body_file is not None:
+            job.body_file.close()
+        if isinstance(job.handle, _Body):
+            job.handle.close()
 
     def _pump_file(self):
         """sendfile() from the file's own position (send_file() seeks to the start of
@@ -110,21 +174,6 @@ class Connection(server.Connection):
             self.file_left -= n
         self._close_file()
         return True
-
-    def hold_body(self, job, data):
-        """A chunked body past body_buffer goes to an unlinked temporary file, which
-        becomes the script's stdin once the body is complete (job.body_file)."""
-        f = job.body_file
-        if f is None:
-            job.pending_len += len(data)
-            if job.pending_len <= self.server.cfg.body_buffer:
-                job.pending.append(data)
-                return
-            f = job.body_file = tempfile.TemporaryFile()
-            for piece in job.pending:
-                f.write(piece)
-            job.pending = []  # (not None: the script still waits for the end)
-        f.write(data)
 
     def linger(self):
         """Half-close and drop input for a moment, so the client reads our answer."""
@@ -145,12 +194,19 @@ class Server(server.Server):
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
         super().__init__(cfg, runner, log, access_log, realpath)
+        self.ram_body = cfg.max_body  # (the parser's 413 comes first: _Pending spools)
         if cfg.follow_symlinks:
             self.realpath = None  # nothing to check: routing skips check_inside()
         self.real_bases = {}  # ROOT or an alias's folder -> its real path + "/"
         self.inside = {}  # path -> (st_dev, st_ino, st_ctime_ns) it was found inside with
         self.file_cache = {}
         self.cache_bytes = 0
+
+    def run_script(self, conn, req, script_name, fs, path_info, interp, stamp=None):
+        super().run_script(conn, req, script_name, fs, path_info, interp, stamp)
+        job = conn.job
+        if job is not None and job.pending is not None:
+            job.pending = _Pending(job, self.cfg.body_buffer)
 
     def check_inside(self, fs, base):
         """Raise Forbidden when the real path of fs (which exists) leaves base (ROOT or

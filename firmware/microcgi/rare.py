@@ -8,7 +8,7 @@ import os
 
 from microcgi import compat, http11, static
 from microcgi.compat import lazy_call, unload
-from microcgi.errors import Forbidden, HTTPError
+from microcgi.errors import Forbidden, HTTPError, ScriptError
 
 _MAX_REDIRECTS = 5  # SPEC 7.3
 
@@ -155,6 +155,59 @@ def close(server):
         server.unregister(server.sock)
         server.sock.close()
         server.sock = None
+
+
+def fail(conn, e):
+    """server.Connection.fail(). One request, one answer: when this request's answer
+    is out or on its way already (a static file answered before its body was read),
+    nothing more is sent: the connection closes once that answer is out."""
+    conn.server.log("http: %s from %s" % (e, conn.remote[0]))
+    if conn.status:
+        conn.close_after = True
+        conn.body_done = True
+        if conn.queued_all:
+            conn.maybe_done()
+        else:
+            conn.abort()  # a script's response under way: cut short
+        return
+    conn.phase = 2  # server._BUSY
+    conn.body_done = True
+    job = conn.job
+    conn.job = None
+    if job is not None and job.handle is not None:
+        job.handle.cancel()
+    conn.out = []
+    conn._close_file()
+    conn.error(e.status, str(e), True)
+
+
+def script_failed(conn, job, out, outcome, detail):
+    """server.Connection.script_exit() of a script that left no usable response."""
+    log = conn.server.log
+    if outcome == "timeout":
+        log("%s: timed out before its header block" % job.name)
+        conn.error(504, "the script timed out")
+        return
+    err = job.error
+    if err is None and outcome in ("exit", "closed"):
+        try:
+            out.finish()
+        except ScriptError as e:
+            err = e
+    if err is None:
+        err = ScriptError("cgi: %s" % (detail or outcome))
+    log("%s: %s" % (job.name, err))
+    conn.error(err.status, "the script failed; see the server log")
+
+
+def hold_body(conn, job, data):
+    """server.Connection.hold_body() on a board: 411 past body_buffer."""
+    job.pending_len += len(data)
+    if job.pending_len > conn.server.cfg.body_buffer:
+        conn.job = None
+        conn.fail(HTTPError("chunked body too large: send a Content-Length", 411))
+        return
+    job.pending.append(data)
 
 
 def crashed(server, handler, e):

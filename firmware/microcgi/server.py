@@ -126,9 +126,6 @@ class _Job:
         except MemoryError:
             self.conn.out_of_memory()
 
-    def on_body_drained(self):
-        self.conn.body_drained(self)
-
     def log(self, msg):
         self.conn.server.log("%s: %s" % (self.name, msg))
 
@@ -223,43 +220,35 @@ class Connection:
         if self.processing:
             return  # called from inside the loop below: it goes on by itself
         self.processing = True
-        try:
-            self._process()
-        finally:
-            self.processing = False
-        self.want_input()
-
-    def _process(self):
         parser = self.parser
-        while self.phase != _CLOSED and not self.held:
+        while self.phase < LINGER and not self.held:
             try:
                 ev = parser.next_event()
             except ProtocolError as e:
                 self.fail(e)
-                return
+                break
             if ev is http11.NEED_DATA:
-                return
+                break
             job = self.job
             if ev is http11.END:
                 self.body_done = True
                 if job is not None:
                     if job.handle is not None:
-                        self.body_end(job)
+                        job.handle.end_body()
                     elif job.pending is not None:
                         self.start_script(job)  # the chunked body is complete
                 self.maybe_done()  # the next request, if this one is answered
-                continue
-            if isinstance(ev, http11.Data):
+            elif isinstance(ev, http11.Data):
                 if job is not None:
                     if job.handle is not None:
-                        self.body_to_script(job, ev.data)
+                        job.handle.feed_body(ev.data)
                     elif job.pending is not None:
-                        try:
-                            self.hold_body(job, ev.data)
-                        except HTTPError as e:
-                            self.job = None
-                            self.fail(e)
-                            return
+                        # a chunked body waits for its end: a board holds ram_body bytes
+                        # of it, 411 beyond (hostserver: spooled to a file)
+                        job.pending.append(ev.data)
+                        job.pending_len += len(ev.data)
+                        if job.pending_len > self.server.ram_body:
+                            self.fail(HTTPError("chunked body too large: send its length", 411))
             else:  # a Request
                 self.phase = _BUSY
                 self.deadline = ticks_add(ticks_ms(), self.server.header_ms)
@@ -270,35 +259,17 @@ class Connection:
                     self.server.route(self, ev, static.decode_path(ev.path))
                 except HTTPError as e:
                     self.error(e.status, str(e))
-
-    def want_input(self):
-        """Read the socket unless the client is done sending, a script's stdin is
-        behind, or too much is read ahead of the request being answered."""
+        self.processing = False
+        # Read on unless the client is done sending, a script's stdin is behind, or
+        # too much is read ahead of the request being answered.
         phase = self.phase
-        if phase == _CLOSED or phase == LINGER:
-            return
-        self._want(
-            POLLIN,
-            not self.eof
-            and not self.held
-            and (phase != _BUSY or self.parser.buffered() <= _MAX_PIPELINE),
-        )
-
-    def hold_body(self, job, data):
-        """Keep a piece of a chunked body until it is complete (the script needs its
-        CONTENT_LENGTH first); a board keeps body_buffer bytes at most (hostserver
-        spools to a file)."""
-        job.pending_len += len(data)
-        if job.pending_len > self.server.cfg.body_buffer:
-            raise HTTPError("chunked body too large: send a Content-Length", 411)
-        job.pending.append(data)
-
-    # (hostserver: flow control; a board's in-process runner takes the body at once)
-    def body_to_script(self, job, data):
-        job.handle.feed_body(data)
-
-    def body_end(self, job):
-        job.handle.end_body()
+        if phase < LINGER:
+            self._want(
+                POLLIN,
+                not self.eof
+                and not self.held
+                and (phase != _BUSY or parser.buffered() <= _MAX_PIPELINE),
+            )
 
     def _want(self, bit, on):
         mask = (self.mask | bit) if on else (self.mask & ~bit)
@@ -363,16 +334,7 @@ class Connection:
 
     def fail(self, e):
         """An HTTPError outside routing: answer it and close (h11 moves the peer to ERROR)."""
-        self.phase = _BUSY
-        self.body_done = True
-        self.server.log("http: %s from %s" % (e, self.remote[0]))
-        job = self.job
-        self.job = None
-        if job is not None and job.handle is not None:
-            job.handle.cancel()
-        self.out = []
-        self._close_file()
-        self.error(e.status, str(e), True)
+        lazy_call("rare", "fail", self, e)
 
     def out_of_memory(self):
         """A MemoryError while serving: 503 if no head was sent yet, else hang up."""
@@ -409,7 +371,7 @@ class Connection:
             self.abort()  # the client sends no more requests, and all are answered
         else:
             self.reset(_IDLE, server.keepalive_ms)
-            self.want_input()
+            self._want(POLLIN, True)
 
     # ---- static files -----------------------------------------------------
 
@@ -463,14 +425,10 @@ class Connection:
 
     def start_script(self, job):
         server = self.server
-        if job.body_file is not None:
-            job.body_file.seek(0)  # the runner makes it the script's stdin
         try:
             handle = server.runner.start(job, server)
         except HTTPError as e:
             self.job = None
-            if job.body_file is not None:
-                job.body_file.close()
             server.log("%s: %s" % (job.name, e))
             self.error(e.status, "the script could not run")
             return
@@ -483,95 +441,63 @@ class Connection:
             if self.body_done:
                 handle.end_body()
 
-    def script_paused(self, job):
-        """After output was queued: while the client is behind, the script waits."""
-        if self.out and not job.paused and job.handle is not None:
-            job.paused = True
-            job.handle.pause()
-
     def script_output(self, job, data):
         if job is not self.job or self.phase == _CLOSED:
             return False
-        if job.nph or job.stream:
-            from microcgi import stream
+        if not (job.nph or job.stream):
+            out = job.output
+            try:
+                out.feed(data)
+            except ScriptError as e:
+                job.error = e
+                return False
+            if out.body_len <= self.server.cfg.buffer_output or out.local_redirect is not None:
+                return True
+            job.stream = True  # more than is worth holding for a Content-Length
+            data = None
+        from microcgi import stream
 
-            return stream.output(self, job, data)
-        out = job.output
-        try:
-            out.feed(data)
-        except ScriptError as e:
-            job.error = e
-            return False
-        if out.body_len > self.server.cfg.buffer_output and out.local_redirect is None:
-            # more than is worth holding for a Content-Length: stream from here on
-            job.stream = True
-            from microcgi import stream
-
-            stream.send(self, out, False)
-            self.script_paused(job)
-        return True
+        return stream.output(self, job, data)
 
     def script_exit(self, job, outcome, detail):
         if job is not self.job or self.phase == _CLOSED:
             return
         self.job = None
-        if job.body_file is not None:
-            job.body_file.close()
-        if self.held:  # hostserver: the rest of the body is read and dropped
-            self.held = False
-            self.process()
-        log = self.server.log
         if outcome == "exit" and detail:
-            log("%s: exit status %s" % (job.name, detail))
-        if (job.nph or job.stream) and lazy_call("stream", "ended", self, job, outcome, detail):
-            return  # NPH, or streamed with its head out already
+            self.server.log("%s: exit status %s" % (job.name, detail))
         out = job.output
-        clean = outcome == "closed" or (outcome == "exit" and not (detail and detail < 0))
-        if clean and job.error is None and out.head_done:
+        if (
+            job.nph
+            or job.stream
+            or (out.head_done and (outcome == "timeout" or outcome == "exit" and detail < 0))
+        ) and lazy_call("stream", "ended", self, job, outcome, detail):
+            return  # NPH, streamed, or cut short (SPEC 7.6)
+        if outcome in ("exit", "closed") and job.error is None and out.head_done:
             if out.local_redirect is not None and out.status == 200:
                 lazy_call("rare", "local_redirect", self, out.local_redirect)
                 return
-        elif outcome in ("timeout", "exit") and out.head_done and out.local_redirect is None:
-            # what the script produced so far, marked as cut short (SPEC 7.6)
-            lazy_call("stream", "ended", self, job, outcome, detail)
+            reason = out.reason or http11.reason_phrase(out.status)
+            pieces = out.body
+            body = None
+            if self.req.method == "HEAD":
+                pieces = ()
+            elif out.body_len <= self.server.one_send:
+                # hostserver: a small body goes with the head, in one send()
+                body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                pieces = ()
+            self.head(out.status, reason, out.headers, out.body_len, body=body)
+            for piece in pieces:
+                self.send(piece)
+            self.finish()
             return
-        else:
-            # no usable response (SPEC 7); not in rare: a script that ran out of heap
-            # leaves no room to load a module
-            if outcome == "timeout":
-                log("%s: timed out before its header block" % job.name)
-                status, msg = 504, "the script timed out"
-            elif outcome == "memory":
-                log("%s: out of memory" % job.name)
-                status, msg = 503, "out of memory"
-            else:
-                err = job.error
-                if err is None and outcome in ("exit", "closed"):
-                    try:
-                        out.finish()
-                    except ScriptError as e:
-                        err = e
-                if err is None:
-                    err = ScriptError("cgi: %s" % (detail or outcome))
-                log("%s: %s" % (job.name, err))
-                status, msg = err.status, "the script failed; see the server log"
-            job.out = out = None  # nothing of it is sent: its heap first
-            gc.collect()
-            self.error(status, msg)
+        # no usable response (SPEC 7): nothing of it is sent, its heap goes first
+        job.out = None
+        gc.collect()
+        if outcome == "memory":  # (no room to load a module)
+            self.server.log("%s: out of memory" % job.name)
+            self.error(503, "out of memory")
             return
-        reason = out.reason or http11.reason_phrase(out.status)
-        pieces = out.body
-        body = None
-        if self.req.method == "HEAD":
-            pieces = ()
-        elif out.body_len <= self.server.one_send:
-            # hostserver: a small body goes with the head, in one send()
-            body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            pieces = ()
-        self.head(out.status, reason, out.headers, out.body_len, body=body)
-        for piece in pieces:
-            self.send(piece)
-        self.finish()
+        lazy_call("rare", "script_failed", self, job, out, outcome, detail)
 
     # ---- writing ----------------------------------------------------------
 
@@ -667,11 +593,8 @@ class Connection:
         self.phase = _CLOSED
         job = self.job
         self.job = None
-        if job is not None:
-            if job.handle is not None:
-                job.handle.cancel()
-            if job.body_file is not None:
-                job.body_file.close()
+        if job is not None and job.handle is not None:
+            job.handle.cancel()
         self._close_file()
         self.out = []
         server = self.server
@@ -730,6 +653,7 @@ class Server:
         # connection's parser at once, and a file chunk is sent before the next recv.
         self.view = memoryview(bytearray(cfg.buffer_size))
         self.header_ms = int(cfg.header_timeout * 1000)  # the timeouts as deadlines want them
+        self.ram_body = cfg.body_buffer  # a chunked body held in RAM (hostserver: spooled)
         self.keepalive_ms = int(cfg.keepalive_timeout * 1000)
         self.date = (-1, b"")  # (second, its Date header line)
         self._ipoll = getattr(self.poller, "ipoll", None)
@@ -797,7 +721,7 @@ class Server:
                 else:
                     gc.collect()
             except Exception as e:  # noqa: BLE001 - a request never takes the server down
-                self.crashed(h, e)
+                lazy_call("rare", "crashed", self, h, e)
         now = ticks_ms()
         h = runner
         try:
@@ -809,18 +733,15 @@ class Server:
         except MemoryError:
             gc.collect()
         except Exception as e:  # noqa: BLE001
-            self.crashed(h, e)
-
-    def crashed(self, handler, e):
-        """A bug or an unforeseen error while serving: one log line; the connection it
-        concerns gets a 500 if nothing was sent yet, else is closed; the loop goes on."""
-        lazy_call("rare", "crashed", self, handler, e)
+            lazy_call("rare", "crashed", self, h, e)
 
     def close(self):
         """Stop every connection and script, and the listener."""
         lazy_call("rare", "close", self)
 
     # ---- connections -------------------------------------------------------
+
+    starved = False  # accept() found no free descriptor (EMFILE, ENFILE)
 
     def on_poll(self, obj, ev):
         """The listener is readable: accept the waiting connections there is room for."""
@@ -838,9 +759,22 @@ class Server:
             try:
                 sock, addr = self.sock.accept()
             except OSError as e:
-                if e.errno not in _WOULD_BLOCK:
+                err = e.errno
+                if err in _WOULD_BLOCK:
+                    self.starved = False
+                    return
+                if not self.starved:
                     self.log("http: accept failed: %s" % e)
+                if err in (23, 24):  # ENFILE, EMFILE (not in MicroPython's errno)
+                    # The listener stays readable: polling it would spin. It waits, as
+                    # above, or for host/cli.py's retry; one log line until it is done.
+                    self.starved = True
+                    self.poller.modify(self.sock, 0)
+                    self.paused = True
                 return
+            if self.paused:  # host/cli.py's retry got a descriptor
+                self.paused = False
+                self.poller.modify(self.sock, POLLIN)
             sock.setblocking(False)
             conn = None
             if len(self.conns) < self.cfg.max_connections:

@@ -5,32 +5,45 @@
 # Apart from server.py so that a board loads it only while such a script runs.
 #
 # While the client's socket is behind (the connection still holds queued output),
-# the script is paused (server.Connection.script_paused()): memory stays bounded
-# by one read of its output, whatever the response's size and the client's speed.
+# the script is paused (_sent() below; server.Connection.flush() resumes it):
+# memory stays bounded by one read of its output, whatever the response's size and
+# the client's speed.
 from microcgi import http11
 from microcgi.errors import ScriptError
 
 
 def output(conn, job, data):
-    """server.Connection.script_output() of a streaming or NPH job."""
+    """server.Connection.script_output() of a streaming or NPH job (data None: a
+    buffered job just switched to streaming, with its output collected so far)."""
     if job.nph:
         if conn.status == 0:
             conn.status = 200
             conn.close_after = True
         conn.length += len(data)
         conn.send(bytes(data))
-        conn.script_paused(job)
+        _sent(conn, job)
         return True
     out = job.output
-    try:
-        out.feed(data)
-    except ScriptError as e:
-        job.error = e
-        return False
+    if data is not None:
+        try:
+            out.feed(data)
+        except ScriptError as e:
+            job.error = e
+            return False
     if out.head_done:
         send(conn, out, False)
-        conn.script_paused(job)
+        _sent(conn, job)
     return True
+
+
+def _sent(conn, job):
+    """While the client is behind, the script waits (and, on CPython, a body it also
+    waits for is spooled: hostserver.Connection.spool_body())."""
+    if conn.out and not job.paused:
+        job.paused = True
+        job.handle.pause()
+        if conn.held:
+            conn.spool_body()
 
 
 def ended(conn, job, outcome, detail):
