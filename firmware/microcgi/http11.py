@@ -40,6 +40,9 @@ class Request:
 
     body_length = None  # bytes of body, once known (de-chunked)
     chunked = False
+    # Expect: 100-continue on an HTTP/1.1 request with a body (Content-Length or
+    # chunked): the server sends "100 Continue" (RFC 9110 10.1.1; 1.0 ignores it)
+    expect_continue = False
 
     def __init__(self, method, target, version, headers):
         self.method = method
@@ -307,7 +310,7 @@ class RequestParser:
         req = Request(method, target, version, headers)
         length = None
         hosts = 0
-        close = keep = False
+        close = keep = expect = False
         for name, value in headers:
             if name == b"host":
                 hosts += 1
@@ -316,6 +319,10 @@ class RequestParser:
                     raise ProtocolError("bad Content-Length")
                 length = int(value)
             elif name == b"transfer-encoding":
+                if version == "HTTP/1.0":
+                    # RFC 9112 6.1: the framing of such a message is faulty, and a
+                    # 1.0 client may not know chunked at all
+                    raise ProtocolError("Transfer-Encoding in an HTTP/1.0 request")
                 if req.chunked or value.lower() != b"chunked":
                     raise ProtocolError("unsupported Transfer-Encoding", 501)
                 req.chunked = True
@@ -326,6 +333,8 @@ class RequestParser:
                         close = True
                     elif token == b"keep-alive":
                         keep = True
+            elif name == b"expect":
+                expect = value.lower() == b"100-continue"  # case-insensitive (RFC 9110 10.1.1)
         # RFC 9112 9.3: close wins; HTTP/1.0 persists only when asked to
         req.keep_alive = not close and (version == "HTTP/1.1" or keep)
         if hosts > 1 or (hosts == 0 and version == "HTTP/1.1"):
@@ -344,6 +353,12 @@ class RequestParser:
             if length is not None:
                 self.remaining = length
                 req.body_length = length
+        if expect and version == "HTTP/1.1" and (req.chunked or length):
+            req.expect_continue = True
+        if target == b"*":
+            # OPTIONS * (RFC 9112 3.2.4): the server itself, not a file; routed as "/"
+            # so that the path decodes, and answered by Server.route()
+            req.path = b"/"
         self.request = req
         return req
 

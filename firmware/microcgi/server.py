@@ -228,7 +228,7 @@ class Connection:
                 self.phase = _BUSY
                 self.deadline = ticks_add(ticks_ms(), self.server.header_ms)
                 self.req = ev
-                if ev.body_length and ev.header(b"expect") == b"100-continue":
+                if ev.expect_continue:  # set by the parser (RFC 9110 10.1.1)
                     self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
                 try:
                     self.server.route(self, ev, static.decode_path(ev.path))
@@ -781,6 +781,11 @@ class Server:
         if self.realpath is not None:
             self.check_inside(fs)  # hostserver: no symlink out of ROOT
         if mode & compat.S_IFMT == compat.S_IFDIR:
+            if req.target == b"*":
+                # OPTIONS * (its path is "/"): the methods of the server (RFC 9110 9.3.7)
+                allow = http11.METHODS.strip().replace(b" ", b", ")
+                conn.respond(200, [(b"Allow", allow)], b"")
+                return
             lazy_call("rare", "directory", self, conn, req, path, fs)  # index, 301, listing
             return
         interp = self.interpreter(fs, path, mode)
