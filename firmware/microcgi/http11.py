@@ -40,9 +40,6 @@ class Request:
 
     body_length = None  # bytes of body, once known (de-chunked)
     chunked = False
-    # Expect: 100-continue on an HTTP/1.1 request with a body (Content-Length or
-    # chunked): the server sends "100 Continue" (RFC 9110 10.1.1; 1.0 ignores it)
-    expect_continue = False
 
     def __init__(self, method, target, version, headers):
         self.method = method
@@ -310,7 +307,7 @@ class RequestParser:
         req = Request(method, target, version, headers)
         length = None
         hosts = 0
-        close = keep = expect = False
+        close = keep = False
         for name, value in headers:
             if name == b"host":
                 hosts += 1
@@ -319,12 +316,11 @@ class RequestParser:
                     raise ProtocolError("bad Content-Length")
                 length = int(value)
             elif name == b"transfer-encoding":
-                if version == "HTTP/1.0":
-                    # RFC 9112 6.1: the framing of such a message is faulty, and a
-                    # 1.0 client may not know chunked at all
-                    raise ProtocolError("Transfer-Encoding in an HTTP/1.0 request")
-                if req.chunked or value.lower() != b"chunked":
-                    raise ProtocolError("unsupported Transfer-Encoding", 501)
+                if version == "HTTP/1.0" or req.chunked or value.lower() != b"chunked":
+                    # RFC 9112 6.1: on HTTP/1.0 the framing is faulty (400)
+                    raise ProtocolError(
+                        "unsupported Transfer-Encoding", 400 if version == "HTTP/1.0" else 501
+                    )
                 req.chunked = True
             elif name == b"connection":
                 for token in value.lower().split(b","):
@@ -333,8 +329,6 @@ class RequestParser:
                         close = True
                     elif token == b"keep-alive":
                         keep = True
-            elif name == b"expect":
-                expect = value.lower() == b"100-continue"  # case-insensitive (RFC 9110 10.1.1)
         # RFC 9112 9.3: close wins; HTTP/1.0 persists only when asked to
         req.keep_alive = not close and (version == "HTTP/1.1" or keep)
         if hosts > 1 or (hosts == 0 and version == "HTTP/1.1"):
@@ -353,11 +347,10 @@ class RequestParser:
             if length is not None:
                 self.remaining = length
                 req.body_length = length
-        if expect and version == "HTTP/1.1" and (req.chunked or length):
-            req.expect_continue = True
-        if target == b"*":
-            # OPTIONS * (RFC 9112 3.2.4): the server itself, not a file; routed as "/"
-            # so that the path decodes, and answered by Server.route()
+        if target[0] == 0x2A:
+            # "*" (OPTIONS * asks about the server, RFC 9112 3.2.4: the only target
+            # left that does not start with "/"): routed as "/" so that the path
+            # decodes, and answered there (rare.directory())
             req.path = b"/"
         self.request = req
         return req

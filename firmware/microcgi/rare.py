@@ -15,6 +15,11 @@ _MAX_REDIRECTS = 5  # SPEC 7.3
 
 def directory(server, conn, req, path, fs):
     """A folder (SPEC 4): its index file, a 301 to its slash form, or its listing."""
+    if req.target == b"*":
+        # OPTIONS * (http11 routes it as "/"): the server's methods (RFC 9110 9.3.7)
+        allow = http11.METHODS.strip().replace(b" ", b", ")
+        conn.respond(200, [(b"Allow", allow)], b"")
+        return
     if path.endswith("/"):
         for name in server.cfg.index:
             try:

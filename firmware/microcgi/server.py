@@ -228,8 +228,10 @@ class Connection:
                 self.phase = _BUSY
                 self.deadline = ticks_add(ticks_ms(), self.server.header_ms)
                 self.req = ev
-                if ev.expect_continue:  # set by the parser (RFC 9110 10.1.1)
-                    self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                # RFC 9110 10.1.1: for a body of either framing; ignored on HTTP/1.0
+                if ev.version == "HTTP/1.1" and (ev.body_length or ev.chunked):
+                    if ev.header(b"expect") == b"100-continue":
+                        self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
                 try:
                     self.server.route(self, ev, static.decode_path(ev.path))
                 except HTTPError as e:
@@ -781,11 +783,6 @@ class Server:
         if self.realpath is not None:
             self.check_inside(fs)  # hostserver: no symlink out of ROOT
         if mode & compat.S_IFMT == compat.S_IFDIR:
-            if req.target == b"*":
-                # OPTIONS * (its path is "/"): the methods of the server (RFC 9110 9.3.7)
-                allow = http11.METHODS.strip().replace(b" ", b", ")
-                conn.respond(200, [(b"Allow", allow)], b"")
-                return
             lazy_call("rare", "directory", self, conn, req, path, fs)  # index, 301, listing
             return
         interp = self.interpreter(fs, path, mode)

@@ -937,31 +937,7 @@ def test_reason_phrase_for_unknown_status():
     assert http11.reason_phrase(299) != http11.reason_phrase(599)
 
 
-# -- Expect: 100-continue and OPTIONS * ------------------------------------------------------
-
-
-def test_expect_continue():
-    # RFC 9110 10.1.1: answered for a body of either framing (issue 9, item 7: chunked
-    # bodies were left waiting), case-insensitive; ignored on HTTP/1.0 and without a body
-    post = b"POST / %s\r\nHost: h\r\n%s\r\n"
-    table = (
-        (b"HTTP/1.1", b"Expect: 100-continue\r\nContent-Length: 5\r\n", b"hello", True),
-        (b"HTTP/1.1", b"Expect: 100-Continue\r\nContent-Length: 5\r\n", b"hello", True),
-        (
-            b"HTTP/1.1",
-            b"Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n",
-            b"5\r\nhello\r\n0\r\n\r\n",
-            True,
-        ),
-        (b"HTTP/1.1", b"Expect: 100-continue\r\nContent-Length: 0\r\n", b"", False),
-        (b"HTTP/1.1", b"Expect: 100-continue\r\n", b"", False),
-        (b"HTTP/1.1", b"Content-Length: 5\r\n", b"hello", False),
-        (b"HTTP/1.1", b"Expect: something\r\nContent-Length: 5\r\n", b"hello", False),
-        (b"HTTP/1.0", b"Expect: 100-continue\r\nContent-Length: 5\r\n", b"hello", False),
-    )
-    for version, headers, body, want in table:
-        req = request_of(post % (version, headers) + body)
-        assert req.expect_continue is want, (version, headers)
+# -- OPTIONS * -------------------------------------------------------------------------------
 
 
 def test_options_asterisk():
