@@ -8,8 +8,8 @@
 # A board keeps this module in RAM, so it holds the common paths only: static
 # files, buffered script output, errors. The rest lives in modules loaded when a
 # request needs them and dropped again (compat.lazy_call): directory indexes,
-# redirects and listings, conditional and range answers, local redirects, the
-# access log and close() in microcgi.rare; streamed and NPH output in
+# redirects and listings, local redirects, the access log and close() in
+# microcgi.rare; conditional and range answers in microcgi.conditional; streamed and NPH output in
 # microcgi.stream; listen() in microcgi.startup. On CPython, microcgi.hostserver
 # adds a file cache, sendfile(), lingering closes and the symlink check.
 import errno
@@ -368,7 +368,7 @@ class Connection:
         start, end = 0, size
         for header in req.headers:
             if header[0] in static.CONDITIONAL:
-                part = lazy_call("rare", "conditional", self, size, mtime, entry)
+                part = lazy_call("conditional", "answer", self, fs, size, mtime, entry)
                 if part is None:
                     return  # 304 or 416, queued
                 start, end = part
