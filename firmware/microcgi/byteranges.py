@@ -74,13 +74,15 @@ def _boundary():
 def multipart(conn, fs, size, ranges, raw):
     """Queue a 206 multipart/byteranges answer of the ranges of file fs (a GET).
 
-    raw is the file's encoded validator headers (Server.file_entry()'s, Content-Type
-    first): the file's type goes into each part, the others into the head. The
+    raw is the file's encoded headers (Server.file_entry()'s, Content-Type among
+    them): the file's type goes into each part, the others into the head. The
     length is computed up front; the body is sent from the file by the server's
     file pump, through a Parts object (so never more than a buffer in RAM).
     """
-    eol = raw.find(b"\r\n")
-    ctype = raw[14:eol]  # after "Content-Type: "
+    at = raw.find(b"Content-Type: ")
+    eol = raw.find(b"\r\n", at)
+    ctype = raw[at + 14 : eol]
+    raw = raw[:at] + raw[eol + 2 :]
     boundary = _boundary()
     pieces = []
     length = 0
@@ -103,7 +105,7 @@ def multipart(conn, fs, size, ranges, raw):
     conn.file = Parts(f, pieces)
     conn.file_left = length
     headers = [(b"Content-Type", b"multipart/byteranges; boundary=" + boundary)]
-    conn.head(206, "Partial Content", headers, length, raw=raw[eol + 2 :])
+    conn.head(206, "Partial Content", headers, length, raw=raw)
 
 
 class Parts:
