@@ -525,7 +525,7 @@ GITWEB = "/usr/share/gitweb/gitweb.cgi"
 @pytest.fixture
 def gitweb(site):
     if not os.access(GITWEB, os.X_OK):
-        pytest.skip("gitweb not installed (apt-get install gitweb)")
+        pytest.skip("no %s (Debian's git package ships it)" % GITWEB)
     if subprocess.run(["perl", "-MCGI", "-e1"], capture_output=True).returncode != 0:
         pytest.skip("Perl's CGI.pm not installed (apt-get install libcgi-pm-perl)")
     conf = site.tmp / "gitweb.conf"
