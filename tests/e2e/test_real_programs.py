@@ -321,20 +321,25 @@ if ($fh) {
 """
 
 
-@pytest.fixture
-def perl_cgi(serve, tmp_path):
-    """A server for tmp_path/www with form.cgi (CGI.pm) in it."""
+def form_cgi(folder):
+    """folder/form.cgi (CGI.pm), executable; skips when perl or CGI.pm is missing."""
     perl = shutil.which("perl")
     if perl is None:
         pytest.skip("perl not installed")
     if subprocess.run([perl, "-MCGI", "-e1"], capture_output=True).returncode != 0:
         pytest.skip("Perl's CGI.pm not installed (apt-get install libcgi-pm-perl)")
-    www = tmp_path / "www"
-    www.mkdir()
-    script = www / "form.cgi"
+    folder.mkdir(exist_ok=True)
+    script = folder / "form.cgi"
     script.write_text(FORM_CGI.replace("PERL", perl, 1))
     script.chmod(0o755)
-    return serve(www)
+    return script
+
+
+@pytest.fixture
+def perl_cgi(serve, tmp_path):
+    """A server for tmp_path/www with form.cgi (CGI.pm) in it."""
+    form_cgi(tmp_path / "www")
+    return serve(tmp_path / "www")
 
 
 def test_perl_cgi_get(perl_cgi):
@@ -359,6 +364,18 @@ def test_perl_cgi_post_form_and_cookie(perl_cgi):
     )
     assert status == 200, (headers, body, perl_cgi.stderr_text())
     assert body.decode() == "method=POST\nname=J\u00fcrgen M\nn=5\ncookie=bob\n"
+
+
+def test_perl_cgi_through_alias(serve, tmp_path):
+    """A CGI outside ROOT (/usr/lib/cgi-bin style) through --alias, PATH_INFO below it."""
+    script = form_cgi(tmp_path / "cgi-bin")
+    (tmp_path / "www").mkdir()
+    server = serve(tmp_path / "www", "--alias", "/form=%s" % script)
+    status, headers, body = request(server.port, "GET", "/form/x/y?name=al")
+    assert status == 200, (headers, body, server.stderr_text())
+    assert body.decode() == "method=GET\nname=al\ncookie=\n"
+    status, headers, body = request(server.port, "GET", "/cgi-bin/form.cgi")
+    assert status == 404
 
 
 def test_perl_cgi_multipart_upload(perl_cgi, tmp_path):
