@@ -7,6 +7,7 @@ Debian (scripts/setup.sh --system-deps). The command lines match docs/cgi.md, "R
 existing CGI programs".
 """
 
+import functools
 import hashlib
 import io
 import os
@@ -18,11 +19,12 @@ import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
 
+import helpers
 import pytest
-from helpers import request
 
 MiB = 1024 * 1024
 RUN_TIMEOUT = 300  # seconds for one client command on a loaded machine (not asserted)
+request = functools.partial(helpers.request, timeout=60)
 
 
 def run(argv, what, server=None, **kwargs):
@@ -584,7 +586,7 @@ def test_gitweb_snapshot_streamed(gitweb):
     gitweb.commit(gitweb.seed, "blob.bin", data)
     gitweb.git("push", "-q", "origin", "main", cwd=gitweb.seed)
     status, headers, body = request(
-        gitweb.server.port, "GET", "/gitweb/proj.git/snapshot/main.tar.gz", timeout=60
+        gitweb.server.port, "GET", "/gitweb/proj.git/snapshot/main.tar.gz"
     )
     assert status == 200, gitweb.server.stderr_text()
     assert headers["transfer-encoding"] == ["chunked"]
