@@ -154,8 +154,6 @@ class Connection:
         self.file_left = 0
         self.mask = POLLIN
         self.close_after = False  # close once the response is out
-        self.eof = False  # the client sends no more (it shut down its side)
-        self.processing = False  # in process(): its loop takes the next request
         self.reset(_IDLE, server.header_ms)
 
     def reset(self, phase, timeout_ms):
@@ -195,10 +193,11 @@ class Connection:
             # EOF: no more requests. The ones complete by now are still answered (a
             # client may shut down its sending side and wait); a part of one never
             # completes. A client that closed both ways is found gone when a send fails.
+            # (EOF stays: when reading is on again after the answers, it comes back
+            # here, idle, and the connection closes.)
             if phase != _BUSY or not self.body_done:
                 self.abort()
                 return
-            self.eof = True
             self._want(POLLIN, False)
             return
         if phase == LINGER:
@@ -218,9 +217,11 @@ class Connection:
         buffered (maybe_done() calls back here only from outside the loop), so any
         depth of pipelining costs no stack.
         """
-        if self.processing:
+        server = self.server
+        outer = server.processing
+        if outer is self:
             return  # called from inside the loop below: it goes on by itself
-        self.processing = True
+        server.processing = self  # (one per server: a board has no room for it per client)
         parser = self.parser
         while self.phase < LINGER and not self.held:
             try:
@@ -247,30 +248,27 @@ class Connection:
                         # a chunked body waits for its end: a board holds ram_body bytes
                         # of it, 411 beyond (hostserver: spooled to a file)
                         job.pending.append(ev.data)
-                        if self.req.body_length > self.server.ram_body:  # (so far)
+                        if self.req.body_length > server.ram_body:  # (so far)
                             self.fail(HTTPError("chunked body too large: send its length", 411))
             else:  # a Request
                 self.phase = _BUSY
-                self.deadline = ticks_add(ticks_ms(), self.server.header_ms)
+                self.deadline = ticks_add(ticks_ms(), server.header_ms)
                 self.req = ev
                 # RFC 9110 10.1.1: for a body of either framing; ignored on HTTP/1.0
                 if ev.version == "HTTP/1.1" and (ev.body_length or ev.chunked):
                     if ev.header(b"expect") == b"100-continue":
                         self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
                 try:
-                    self.server.route(self, ev, static.decode_path(ev.path))
+                    server.route(self, ev, static.decode_path(ev.path))
                 except HTTPError as e:
                     self.error(e.status, str(e))
-        self.processing = False
-        # Read on unless the client is done sending, a script's stdin is behind, or
-        # too much is read ahead of the request being answered.
+        server.processing = outer
+        # Read on unless a script's stdin is behind, or too much is read ahead of the
+        # request being answered.
         phase = self.phase
         if phase < LINGER:
             self._want(
-                POLLIN,
-                not self.eof
-                and not self.held
-                and (phase != _BUSY or parser.buffered() <= _MAX_PIPELINE),
+                POLLIN, not self.held and (phase != _BUSY or parser.buffered() <= _MAX_PIPELINE)
             )
 
     def _want(self, bit, on):
@@ -381,8 +379,6 @@ class Connection:
         if parser.buffered():
             self.reset(_HEAD, server.header_ms)
             self.process()  # (inside process() already: its loop goes on)
-        elif self.eof:
-            self.abort()  # the client sends no more requests, and all are answered
         else:
             self.reset(_IDLE, server.keepalive_ms)
             self._want(POLLIN, True)
@@ -675,6 +671,7 @@ class Server:
         self.date = (-1, b"")  # (second, its Date header line)
         self._ipoll = getattr(self.poller, "ipoll", None)
         self.paused = False  # not accepting for want of memory
+        self.processing = None  # the connection in process() (see there)
         # (socket, buffer) -> bytes read; MicroPython sockets have readinto() only
         self.recv_into = getattr(socket.socket, "recv_into", None) or socket.socket.readinto
 
