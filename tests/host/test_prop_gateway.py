@@ -192,10 +192,15 @@ def test_parse_script_headers_raises_only_script_errors(block):
         assert local_redirect.startswith("/") and status == 200
 
 
+# Bytes a value must not hold (but HTAB), among ones it may.
+CONTROL_MIX = [b"a", b" ", b"\t", b"\r", b"\x00", b"\x0b", b"\x1b", b"\x7f", b"\x80", b"\n"]
+
+
 @SETTINGS
 @given(
     name=st.binary(min_size=1, max_size=8),
-    value=st.binary(max_size=16),
+    value=st.binary(max_size=16)
+    | st.lists(st.sampled_from(CONTROL_MIX), max_size=12).map(b"".join),
     end=LINE_END,
 )
 def test_no_header_smuggles_a_line_break(name, value, end):
