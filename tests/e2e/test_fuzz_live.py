@@ -510,7 +510,9 @@ def test_mutated_requests_get_valid_answers_and_the_server_lives(serve, tmp_path
     assert_serving(srv)
     left_fds, left_children = settle(srv.proc.pid, fds)
     assert (left_fds, left_children) == (fds, []), srv.stderr_text()[-2000:]
-    assert "Traceback" not in srv.stderr_text(), srv.stderr_text()[-3000:]
+    log = srv.stderr_text()
+    # an exception while serving is logged as one "internal error" line (SPEC 3): a bug
+    assert "internal error" not in log and "Traceback" not in log, log[-3000:]
 
 
 def mixed_pipeline(n, rng):
