@@ -635,6 +635,8 @@ def run_load(servers, total, clients, seed, stuck, sample):
             next_report += total / 10
     for proc in procs:
         proc.join()
+    if progress.value >= next_report:  # the last tenth ended with the last client
+        sample(True)
     counts, errors, first = {}, {"subprocess": 0, "inprocess": 0}, []
     for r in got:
         for k, v in r["counts"].items():
