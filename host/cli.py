@@ -168,6 +168,9 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     s.add_argument("--header-timeout", type=_seconds, metavar="SECONDS", help="(10)")
     s.add_argument("--keepalive-timeout", type=_seconds, metavar="SECONDS", help="(5)")
     s.add_argument("--max-connections", type=_count(1), metavar="N", help="(256)")
+    s.add_argument(
+        "--max-scripts", type=_count(1), metavar="N", help="scripts at once (max-connections)"
+    )
     s.add_argument("--buffer-size", type=_count(512), metavar="BYTES")
     s.add_argument("--runner", choices=("subprocess", "inprocess"))
     s.add_argument("--index", metavar="NAMES", help="index files, comma-separated")
@@ -283,13 +286,32 @@ def _board_settings(name: str) -> dict:
 _BOARD_ONLY = ("interpreter", "heap_bytes", "network", "mpy_cross", "description", "notes")
 
 
+def _interpreter(ext: str, name: str) -> str:
+    """The absolute path of a --cgi interpreter: a bare name is looked up on the server's
+    PATH (a script's folder is no place to look for it). Raises CLIError when there is no
+    such executable file."""
+    if "/" not in name:
+        path = _which(name)
+        if path is None:
+            raise CLIError(f"cgi {ext}={name}: no {name} on PATH")
+        return os.path.abspath(path)
+    path = os.path.abspath(name)
+    if not os.path.isfile(path) or not os.access(path, os.X_OK):
+        raise CLIError(f"cgi {ext}={name}: not an executable file")
+    return path
+
+
 def build_config(args: argparse.Namespace) -> Config:
     cfg = Config(cgi=default_cgi_map())
+    given: dict = {}  # the settings of board profile and config file
     try:
         if args.board:
-            cfg.apply(_board_settings(args.board), f"board {args.board}", _BOARD_ONLY)
+            given.update(_board_settings(args.board))
+            cfg.apply(given, f"board {args.board}", _BOARD_ONLY)
         if args.config:
-            cfg.apply(_read_json(args.config, "config file"), args.config)
+            data = _read_json(args.config, "config file")
+            given.update(data)
+            cfg.apply(data, args.config)
     except ConfigError as e:
         raise CLIError(str(e)) from None
     flags = {}
@@ -309,6 +331,7 @@ def build_config(args: argparse.Namespace) -> Config:
         "header_timeout",
         "keepalive_timeout",
         "max_connections",
+        "max_scripts",
         "buffer_size",
         "runner",
         "access_log",
@@ -336,8 +359,14 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.apply(flags)
     except ConfigError as e:
         raise CLIError(str(e)) from None
+    defaults = dict(cfg.cgi) if "cgi" not in given else {}
     for ext, interp in args.cgi:
         cfg.cgi[ext] = interp
+        defaults.pop(ext, None)
+    if cfg.runner == "subprocess":
+        for ext, interp in cfg.cgi.items():
+            if interp and defaults.get(ext) != interp:
+                cfg.cgi[ext] = _interpreter(ext, interp)
     for item in args.env:
         name, eq, value = item.partition("=")
         if not eq or not name:
@@ -386,7 +415,51 @@ def _make_runner(cfg: Config, log):
         return CallableRunner(log=log)
     from microcgi_host.subprocess_runner import SubprocessRunner
 
-    return SubprocessRunner(log=log)
+    return SubprocessRunner(log=log, max_scripts=cfg.max_scripts)
+
+
+# The descriptor budget (RLIMIT_NOFILE): what the server holds whatever it serves (stdio,
+# the listener, /dev/null, the logs, Python's own), what a connection may hold (its socket,
+# and a file it sends or a request body spooled for a script), and what a subprocess
+# script holds (its stdin, stdout and stderr pipes and a pidfd).
+FD_RESERVE = 16
+FD_PER_CONNECTION = 2
+FD_PER_SCRIPT = 4
+
+
+def fit_descriptors(cfg: Config) -> str | None:
+    """Make max_connections and max_scripts fit the descriptors the server may open.
+
+    The soft RLIMIT_NOFILE is raised as far as the settings need and the hard limit
+    allows (no further: scripts inherit it, and some programs close every descriptor up
+    to it). If that is still too few, both settings are lowered in proportion. Returns
+    the line to log when they were, else None. max_scripts 0 becomes max_connections.
+    """
+    import resource
+
+    conns = cfg.max_connections
+    scripts = (cfg.max_scripts or conns) if cfg.runner == "subprocess" else 0
+    need = FD_RESERVE + FD_PER_CONNECTION * conns + FD_PER_SCRIPT * scripts
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    infinite = resource.RLIM_INFINITY
+    if soft != infinite and soft < need:
+        target = need if hard == infinite else min(need, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if cfg.runner == "subprocess":
+        cfg.max_scripts = scripts
+    if soft == infinite or soft >= need:
+        return None
+    share = max(soft - FD_RESERVE, 0) / (FD_PER_CONNECTION * conns + FD_PER_SCRIPT * scripts)
+    cfg.max_connections = max(1, int(conns * share))
+    lowered = f"max_connections {conns} -> {cfg.max_connections}"
+    if scripts:
+        cfg.max_scripts = max(1, int(scripts * share))
+        lowered += f", max_scripts {scripts} -> {cfg.max_scripts}"
+    return f"descriptors: RLIMIT_NOFILE is {soft}, so {lowered}"
 
 
 def _error_log(msg: str) -> None:
@@ -420,6 +493,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from microcgi.server import Server
 
     cfg = build_config(args)
+    lowered = fit_descriptors(cfg)
+    if lowered is not None:
+        _error_log(lowered)
     access, access_file = _open_access_log(cfg.access_log)
     runner = _make_runner(cfg, _error_log)
     server = Server(cfg, runner, log=_error_log, access_log=access, realpath=os.path.realpath)
@@ -437,7 +513,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        server.serve_forever()
+        _serve_forever(server, runner)
     except KeyboardInterrupt:
         pass
     finally:
@@ -445,6 +521,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if access_file is not None:
             access_file.close()
     return 0
+
+
+_RETRY_ACCEPT_MS = 100  # out of descriptors: how often to try accept() again
+
+
+def _serve_forever(server, runner) -> None:
+    """server.serve_forever(), and while the listener is paused for want of descriptors
+    (Server.on_poll), another accept() every 100 ms: a script that ended or a file that
+    was closed may have freed one, with no connection closing to say so."""
+    retry = 0.0
+    while True:
+        if not server.paused:
+            server.run_once()
+            continue
+        server.run_once(0 if runner.wants_cpu() else _RETRY_ACCEPT_MS)
+        now = time.monotonic()
+        if server.paused and now >= retry:
+            retry = now + _RETRY_ACCEPT_MS / 1000
+            server.on_poll(server.sock, 0)
 
 
 def cmd_board(args: argparse.Namespace) -> int:

@@ -87,6 +87,8 @@ _PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 # Python refuses to name them, and glibc installs their handlers when a program uses them.)
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 _O_PATH = getattr(os, "O_PATH", os.O_RDONLY)  # Linux: needs no read permission
+# pipe() or posix_spawn() failing for want of descriptors, processes or memory: 503
+_SHORTAGE = (errno.EMFILE, errno.ENFILE, errno.EAGAIN, errno.ENOMEM)
 
 
 class Job(Protocol):
@@ -149,7 +151,8 @@ class SubprocessRunner:
     def start(self, job: Job, loop: Loop) -> ScriptProcess:
         """Start job's script; returns its handle. Never raises for a script that
         cannot run: that is reported as on_exit("failed", ...) at the next tick().
-        Raises HTTPError (503) when max_scripts are running."""
+        Raises HTTPError (503) when max_scripts are running, or when the server is out
+        of descriptors or processes for now (EMFILE, ENFILE, EAGAIN, ENOMEM)."""
         if self._max_scripts and len(self._running) + len(self._background) >= self._max_scripts:
             raise HTTPError("too many scripts running", 503)
         if self._subreaper is None:
@@ -157,7 +160,11 @@ class SubprocessRunner:
             self._subreaper = _set_subreaper(1)
         proc = ScriptProcess(self, job, loop)
         self._running.add(proc)
-        proc.spawn()
+        try:
+            proc.spawn()
+        except HTTPError:
+            self._running.discard(proc)
+            raise
         return proc
 
     def tick(self, now_ms: int) -> None:
@@ -190,6 +197,8 @@ class SubprocessRunner:
             proc._end_background()
         for stopped in self._stopped:
             stopped.kill_at = 0  # SIGKILL now, whatever grace was left
+        if self._subreaper:
+            self._sweep(0, signal.SIGKILL)  # what scripts left behind and the server adopted
         give_up = _now_ms() + CLOSE_WAIT_MS
         self.tick(_now_ms())
         while (self._stopped or self._strays) and _now_ms() < give_up:
@@ -211,7 +220,9 @@ class SubprocessRunner:
         """Signal a script's process group and the descendants that left it, and
         remember to SIGKILL/reap it later."""
         _killpg(pgid, sig)
-        self._sweep(pgid, sig)
+        # The script's own descendants only while it is unreaped: a reaped pid may be
+        # someone else's by now.
+        self._sweep(pgid if reap else 0, sig)
         if kill_at is not None or reap:
             self._stopped.append(_Stopped(pgid, kill_at, reap))
 
@@ -220,7 +231,7 @@ class SubprocessRunner:
             if now_ms < stopped.kill_at:
                 return False
             _killpg(stopped.pgid, signal.SIGKILL)
-            self._sweep(stopped.pgid, signal.SIGKILL)
+            self._sweep(stopped.pgid if stopped.reap else 0, signal.SIGKILL)
             stopped.kill_at = None
         # The leader stays a zombie until the last signal went out, so that its pid,
         # which is the group id, cannot be given to an unrelated process meanwhile.
@@ -236,16 +247,17 @@ class SubprocessRunner:
         return pids
 
     def _sweep(self, pid: int, sig: int) -> None:
-        """Send sig to every descendant of pid, and, when the server is a subreaper, to
-        every child of the server that is not a script of its own, with theirs: those
-        are descendants of scripts whose parent died (a double fork, or the script
-        itself). Top-down, so that a SIGKILLed parent forks no more; a few rounds, for
-        the children of those that died meanwhile (they become the server's)."""
+        """Send sig to every descendant of pid (0: none), and, when the server is a
+        subreaper, to every child of the server that is not a script of its own, with
+        theirs: those are descendants of scripts whose parent died (a double fork, or
+        the script itself). Top-down, so that a SIGKILLed parent forks no more; a few
+        rounds, for the children of those that died meanwhile (they become the
+        server's)."""
         live = {p.pid for p in self._running if p.pid}
         live.update(p.pid for p in self._background)
         seen: set[int] = set()
         for _ in range(_SWEEP_PASSES):
-            roots = [(c, pid) for c in _children(pid)]
+            roots = [(c, pid) for c in _children(pid)] if pid > 1 else []
             if self._subreaper:
                 roots.extend((c, self._pid) for c in _children(self._pid) if c not in live)
             found = _signal_tree(roots, sig, seen)
@@ -348,6 +360,10 @@ class ScriptProcess:
         except (OSError, ValueError, TypeError) as e:  # (a NUL or a non-str in environ)
             for fd in fds:
                 os.close(fd)
+            if isinstance(e, OSError) and e.errno in _SHORTAGE:
+                # out of descriptors or processes for now, not a broken script
+                msg = "cannot start a script now: %s" % os.strerror(e.errno)
+                raise HTTPError(msg, 503) from None
             self._failure = "cannot run %s: %s" % (path, _reason(e, path, job))
             self._runner._failures += 1
             return
@@ -940,10 +956,13 @@ def _signal_tree(roots: list[tuple[int, int]], sig: int, seen: set[int]) -> list
             else:
                 os.kill(pid, sig)
             done.append(pid)
+            children = _children(pid)
+            if pidfd >= 0:
+                signal.pidfd_send_signal(pidfd, 0)  # still the same process (or its zombie)
         except ProcessLookupError:
             continue
         finally:
             if pidfd >= 0:
                 os.close(pidfd)
-        todo.extend((child, pid) for child in _children(pid))
+        todo.extend((child, pid) for child in children)
     return done

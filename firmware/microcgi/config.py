@@ -32,6 +32,9 @@ SETTINGS = (
     ("header_timeout", 10, "num"),  # seconds to complete the headers (408)
     ("keepalive_timeout", 5, "num"),  # idle seconds between requests
     ("max_connections", 256, "pos"),  # beyond this: 503 (lwIP on ESP32 has 10 sockets)
+    # scripts at once (subprocess runner), beyond this: 503; 0 = max_connections. Both are
+    # lowered to what RLIMIT_NOFILE allows at start (host/cli.py)
+    ("max_scripts", 0, "int"),
     ("backlog", 64, "pos"),
     ("buffer_size", 16 * 1024, "pos"),  # per-connection receive and file chunk size
     ("path_env", "/usr/local/bin:/usr/bin:/bin", "str"),  # PATH given to scripts
