@@ -401,7 +401,8 @@ def site_items(site: Path, root: str, include_unrunnable: bool = False, out=None
     """Every file of the site (hidden files and caches left out), under the board's root.
 
     Scripts a board cannot run (UNRUNNABLE) are left out, each with a line to `out`,
-    unless include_unrunnable: then they go as data (served as files, source and all).
+    unless include_unrunnable: then they go as data (for the board's own programs: its
+    server answers 403 for them, never their source).
     """
     root = root.strip("/")
     items = []
@@ -509,11 +510,12 @@ def build_flash(
     mpy_cross: str | None,
     flags: tuple[str, ...] = (),
     firmware: Path = FIRMWARE,
-    include_unrunnable: bool = False,
+    include_unrunnable: bool = True,
 ) -> Path:
     """A board's flash as a folder of this machine: the files deploy would copy, at the
-    paths it would copy them to (lib/microcgi/*.mpy, main.py, config.json, the site but
-    the scripts a board cannot run, unless include_unrunnable).
+    paths it would copy them to (lib/microcgi/*.mpy, main.py, config.json, the site).
+    The site's scripts a board cannot run are there too unless include_unrunnable is
+    False (deploy's default): a test's board gets every file it is given.
 
     Tests, benchmarks and the emulator build boards with this, so what they run is what
     a board runs. MicroPython's unix port finds lib/ with MICROPYPATH=.frozen:lib (a
@@ -885,7 +887,8 @@ def build_parser(prog: str = "deploy") -> argparse.ArgumentParser:
     p.add_argument(
         "--include-unrunnable",
         action="store_true",
-        help="copy .sh, .php, .pl and .cgi files as data (skipped otherwise)",
+        help="copy .sh, .php, .pl and .cgi files as data (skipped otherwise; a board's "
+        "server answers 403 for them)",
     )
     p.add_argument(
         "--dry-run", action="store_true", help="list what would be copied, deleted and kept"

@@ -424,9 +424,13 @@ def test_scripts_a_board_cannot_run_are_skipped_or_copied_as_data(board):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "skip " not in result.stdout
     assert "www/cgi-bin/uptime.sh" in copies(result.stdout)
-    status, headers, body = get(board, "/cgi-bin/uptime.sh")  # data: its source, as a file
-    assert status == 200 and body == (WWW / "cgi-bin" / "uptime.sh").read_bytes()
+    assert (board.flash / "www" / "cgi-bin" / "uptime.sh").read_bytes() == (
+        WWW / "cgi-bin" / "uptime.sh"
+    ).read_bytes()
+    # data on the flash: the board's server never serves a script's source
+    status, _, body = get(board, "/cgi-bin/uptime.sh")
+    assert status == 403 and b"#!/bin/sh" not in body
     again = site_deploy(board, site, "--delete")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "delete www/cgi-bin/uptime.sh" in again.stdout.splitlines()
-    assert get(board, "/cgi-bin/uptime.sh")[0] == 404
+    assert not (board.flash / "www" / "cgi-bin" / "uptime.sh").exists()
