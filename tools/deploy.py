@@ -79,6 +79,8 @@ MPY_VERSION_RE = re.compile(r"mpy v(\d+)\.(\d+)")
 LINE_RE = re.compile(r'File "[^"]*", line (\d+)')
 
 CTRL_B, CTRL_C, CTRL_D, CTRL_RBRACKET = b"\x02", b"\x03", b"\x04", b"\x1d"
+RESET_TRIES = 3  # times the reset keys are typed when no "soft reboot" follows
+RESET_RETRY = 3.0  # seconds to wait for it each time
 
 
 class DeployError(Exception):
@@ -801,14 +803,21 @@ def reset_and_watch(mp: Mpremote, timeout: float, out) -> str:
         console.buffer = b""
         # Ctrl-C stops a running program and empties the REPL line; Ctrl-B leaves the raw
         # REPL if the board is in it; Ctrl-D is then a soft reset from the friendly REPL,
-        # after which a board runs boot.py and main.py.
-        for key in (CTRL_C, CTRL_B):
-            console.send(key)
-            time.sleep(0.2)
-        console.send(CTRL_D)
-        shown = 0
+        # after which a board runs boot.py and main.py. The keys go again when no reset
+        # follows: an mpremote stopped in the middle of a raw paste (Ctrl-C on deploy)
+        # leaves a board that takes the first Ctrl-D as the end of the paste.
+        shown = tries = 0
+        sent = 0.0
         deadline = time.monotonic() + timeout
         while True:
+            if b"soft reboot" not in console.buffer and tries < RESET_TRIES:
+                if time.monotonic() - sent > RESET_RETRY:
+                    for key in (CTRL_C, CTRL_B):
+                        console.send(key)
+                        time.sleep(0.2)
+                    console.send(CTRL_D)
+                    sent = time.monotonic()
+                    tries += 1
             # what the board printed since its reset (the REPL's echo before it is noise)
             since = console.buffer.find(b"soft reboot")
             view = b""
