@@ -40,7 +40,7 @@ SETTLE = 10.0  # seconds the server gets to release what the clients held
 # in the server's send buffer. Until it is fixed, a pipeline that was reset may come up
 # short of answers in the fuzz test; set True with the fix (the xfail test then passes
 # and must lose its mark).
-LINGER_AFTER_HALF_CLOSE_FIXED = False
+LINGER_AFTER_HALF_CLOSE_FIXED = True
 
 HELLO = b"hello, fuzz\n"
 BIG = bytes(range(256)) * 80  # 20 KiB
