@@ -14,9 +14,10 @@ fragmentation, so the minimum found is run twice more and raised 1 KiB at a time
 passes three times in a row. Then both servers are given 256 KiB and measured in
 requests/s with 1 and with 8 clients.
 
-microcgi is the firmware/ tree compiled with mpy-cross into a board folder (microcgi/*.mpy,
-main.py, config.json, www/), run as `micropython main.py` like a board would. Microdot is
-the PyPI package (microdot==2.7.0 in the venv), compiled with mpy-cross, running
+microcgi is the firmware/ tree built into a board folder as tools/deploy.py builds a board's
+flash (lib/microcgi/*.mpy compiled with `-s microcgi/NAME.py`, main.py, config.json, www/),
+run as `MICROPYPATH=.frozen:lib micropython -m main` like a board would. Microdot is the
+PyPI package (microdot==2.7.0 in the venv), compiled with mpy-cross (`-s NAME.py`), running
 bench/heap_sites/microdot/app.py. Prints a markdown table, writes bench/results/heap.json.
 
 The board-folder helpers (build_board, BoardServer, fetch) are also used by
@@ -53,7 +54,7 @@ DOCS_END = "<!-- heap:end -->"
 
 
 def _deploy_module():
-    """tools/deploy.py, which holds the one list of firmware files that stay on the host."""
+    """tools/deploy.py, which builds a board's flash (build_flash) for deploy and for us."""
     spec = importlib.util.spec_from_file_location("microcgi_deploy", REPO / "tools" / "deploy.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look themselves up there
@@ -61,7 +62,13 @@ def _deploy_module():
     return module
 
 
-HOST_ONLY = _deploy_module().HOST_ONLY  # firmware/microcgi files never copied to a board
+DEPLOY = _deploy_module()
+# A board's sys.path is "", ".frozen", "/lib"; the unix port gets the last two from this,
+# relative to the board folder it runs in (deploy puts the firmware in lib/microcgi/).
+BOARD_PATH = ".frozen:lib"
+# main.py as a module: sys.path[0] is then "" as on a board; `micropython main.py` would
+# make it the folder's absolute path, a string the size of that path kept in the heap.
+BOARD_RUN = ["-m", "main"]
 LISTENING_RE = re.compile(r"microcgi (\S+) listening on http://([^\s/]+):(\d+)/")
 MEMORY_RE = re.compile(r"MemoryError|memory allocation failed|out of memory")
 SMALL_FILE = bytes((i * 7 + 13) % 95 + 32 for i in range(1023)) + b"\n"  # 1 KiB of text
@@ -80,13 +87,16 @@ def log(msg):
 def mpy_cross(src, dest):
     """Compile one .py file to .mpy; raises RuntimeError with mpy-cross's message."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run([MPY_CROSS, "-o", str(dest), str(src)], capture_output=True, text=True)
+    argv = [MPY_CROSS, "-s", Path(src).name, "-o", str(dest), str(src)]
+    r = subprocess.run(argv, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError("mpy-cross %s: %s" % (src, (r.stderr or r.stdout).strip()))
 
 
 def build_board(dest, site=None, config=None, firmware=FIRMWARE):
-    """A board's flash as a folder: microcgi/*.mpy, main.py, config.json and the site.
+    """A board's flash as a folder, built by tools/deploy.py's build_flash as deploy builds
+    it: lib/microcgi/*.mpy, main.py, config.json and the site. Run it as BOARD_RUN in the
+    folder, with MICROPYPATH=BOARD_PATH (BoardServer does).
 
     Args:
         dest: the folder to fill (created).
@@ -96,22 +106,9 @@ def build_board(dest, site=None, config=None, firmware=FIRMWARE):
         firmware: the firmware tree to compile (a folder holding main.py and microcgi/).
     Returns the folder as a Path.
     """
-    dest = Path(dest)
-    firmware = Path(firmware)
-    dest.mkdir(parents=True, exist_ok=True)
-    for src in sorted((firmware / "microcgi").glob("*.py")):
-        if src.name not in HOST_ONLY:
-            mpy_cross(src, dest / "microcgi" / (src.stem + ".mpy"))
-    # main.py stays source: a board runs main.py, not main.mpy (it is small to compile)
-    shutil.copy(firmware / "main.py", dest / "main.py")
     cfg = {"host": "127.0.0.1", "port": 0, "root": "www"}
     cfg.update(config or {})
-    (dest / "config.json").write_text(json.dumps(cfg, indent=1))
-    root = dest / cfg["root"]
-    if site is not None:
-        shutil.copytree(site, root, dirs_exist_ok=True)
-    root.mkdir(exist_ok=True)
-    return dest
+    return DEPLOY.build_flash(Path(dest), site, cfg, MPY_CROSS, (), Path(firmware))
 
 
 def build_microdot(dest):
@@ -160,7 +157,7 @@ class BoardServer:
         self.heap = heap
         self.template = argv
         self.env = dict(os.environ)
-        self.env.pop("MICROPYPATH", None)
+        self.env["MICROPYPATH"] = BOARD_PATH
         self.env.update(env or {})
         self.host = "127.0.0.1"
         self.version = None
@@ -174,7 +171,7 @@ class BoardServer:
             cfg = json.loads(cfg_path.read_text())
             cfg["port"] = self.port
             cfg_path.write_text(json.dumps(cfg, indent=1))
-            argv = ["main.py"]
+            argv = BOARD_RUN
         else:
             argv = [a.format(port=self.port) for a in self.template]
         self.argv = [MICROPYTHON, "-X", "heapsize=%d" % self.heap, *argv]
@@ -292,7 +289,7 @@ class Target:
         self.name = name
         self.label = label
         self.build = build  # folder -> None
-        self.argv = argv  # None: main.py with the listening line
+        self.argv = argv  # None: main with the listening line
         self.env = env
         self.checks = checks  # [(path, status, body or None)]
         self.folder = None
@@ -545,7 +542,7 @@ def _probe(target, names, heap=1024 * KIB):
     probe = target.folder / "heap_probe.py"
     probe.write_text(_PROBE % (list(names),))
     env = dict(os.environ)
-    env.pop("MICROPYPATH", None)
+    env["MICROPYPATH"] = BOARD_PATH
     env.update(target.env or {})
     try:
         r = subprocess.run(
@@ -761,9 +758,10 @@ def docs_block(result, table, parts=""):
         "by them, and shows where the time goes: with 8 clients the server is busy all the",
         "time, so requests/s is one over it.",
         "",
-        "microcgi is the firmware compiled with mpy-cross into a board folder and started as",
-        "`micropython main.py`, with the board defaults of `firmware/microcgi/startup.py` except",
-        "`max_connections` 8 (the board's 6 would turn the 7th and 8th client away with 503).",
+        "microcgi is the firmware compiled with mpy-cross into a board folder as deploy builds",
+        "a board's flash, started as `micropython -m main`, with the board defaults of",
+        "`firmware/microcgi/startup.py` except `max_connections` 8 (the board's 6 would turn",
+        "the 7th and 8th client away with 503).",
         "Microdot %s is the PyPI package compiled with mpy-cross (`MICROPYPATH=.frozen:lib`),"
         % MICRODOT_VERSION,
         "running `bench/heap_sites/microdot/app.py`.",

@@ -82,6 +82,15 @@ def _count(minimum: int):
     return parse
 
 
+def _or_none(parse):
+    """parse, or the word "none" (no bound): kept as "none" until build_config()."""
+
+    def wrapped(text: str):
+        return "none" if text.strip().lower() == "none" else parse(text)
+
+    return wrapped
+
+
 def _port(text: str) -> int:
     value = _count(0)(text)
     if value > 65535:
@@ -94,6 +103,13 @@ def _cgi(text: str) -> tuple[str, str]:
     if not eq or not ext.startswith(".") or len(ext) < 2 or "/" in ext:
         raise argparse.ArgumentTypeError(f"expected .EXT=INTERPRETER, got {text!r}")
     return ext, interp
+
+
+def _alias(text: str) -> tuple[str, str]:
+    prefix, eq, target = text.partition("=")
+    if not eq or not prefix.startswith("/") or not target:
+        raise argparse.ArgumentTypeError(f"expected /PREFIX=PATH, got {text!r}")
+    return prefix, target
 
 
 def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -114,8 +130,36 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         metavar="EXT=INTERPRETER",
         help="run files ending in EXT with INTERPRETER; EXT= runs the file itself (repeatable)",
     )
-    s.add_argument("--script-timeout", type=_seconds, metavar="SECONDS", help="(30)")
-    s.add_argument("--max-output", type=_count(1), metavar="BYTES", help="script output cap")
+    s.add_argument(
+        "--script-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="longest a script may go without output or reading its body (30)",
+    )
+    s.add_argument(
+        "--script-max-time",
+        type=_or_none(_seconds),
+        metavar="SECONDS",
+        help="longest a script may run in all (none)",
+    )
+    s.add_argument(
+        "--max-output",
+        type=_or_none(_count(1)),
+        metavar="BYTES",
+        help="script output cap; past it the response is cut short (none)",
+    )
+    s.add_argument(
+        "--buffer-output",
+        type=_count(1),
+        metavar="BYTES",
+        help="script output collected for a Content-Length; more is streamed (65536)",
+    )
+    s.add_argument(
+        "--body-buffer",
+        type=_count(1),
+        metavar="BYTES",
+        help="request body held in memory per connection (65536)",
+    )
     s.add_argument("--max-body", type=_count(0), metavar="BYTES", help="request body cap")
     s.add_argument("--max-script-header", type=_count(1), metavar="BYTES")
     s.add_argument("--max-request-line", type=_count(1), metavar="BYTES", help="(4096)")
@@ -138,6 +182,29 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         const="/",
         metavar="PREFIX",
         help="stream script output (for scripts under PREFIX; all without one)",
+    )
+    s.add_argument(
+        "--alias",
+        type=_alias,
+        action="append",
+        default=[],
+        metavar="PREFIX=PATH",
+        help="URL PREFIX runs the program PATH, or serves the folder PATH (repeatable)",
+    )
+    s.add_argument(
+        "--cgi-dir",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="executables under URL PREFIX run as CGI, any name (/cgi-bin and these)",
+    )
+    s.add_argument(
+        "--no-follow-symlinks",
+        action="store_true",
+        help="403 for a path whose real path leaves ROOT (or its alias's folder)",
+    )
+    s.add_argument(
+        "--serve-dotfiles", action="store_true", help="serve and list .names (404 otherwise)"
     )
     s.add_argument("--access-log", metavar="FILE", help="Common Log Format; - for stdout")
     s.add_argument("--board", metavar="PROFILE", help="apply boards/PROFILE.json")
@@ -248,7 +315,10 @@ def build_config(args: argparse.Namespace) -> Config:
         "host",
         "port",
         "script_timeout",
+        "script_max_time",
         "max_output",
+        "buffer_output",
+        "body_buffer",
         "max_body",
         "max_script_header",
         "max_request_line",
@@ -264,7 +334,7 @@ def build_config(args: argparse.Namespace) -> Config:
     ):
         value = getattr(args, key)
         if value is not None:
-            flags[key] = value
+            flags[key] = None if value == "none" else value
     if args.root is not None:
         flags["root"] = args.root
     if args.index is not None:
@@ -273,7 +343,18 @@ def build_config(args: argparse.Namespace) -> Config:
         flags["listing"] = False
     if args.stream_output:
         flags["stream_output"] = args.stream_output
-    cfg.apply(flags)
+    if args.no_follow_symlinks:
+        flags["follow_symlinks"] = False
+    if args.serve_dotfiles:
+        flags["serve_dotfiles"] = True
+    if args.alias:
+        flags["alias"] = {**cfg.alias, **dict(args.alias)}
+    if args.cgi_dir:
+        flags["cgi_dirs"] = cfg.cgi_dirs + args.cgi_dir
+    try:
+        cfg.apply(flags)
+    except ConfigError as e:
+        raise CLIError(str(e)) from None
     defaults = dict(cfg.cgi) if "cgi" not in given else {}
     for ext, interp in args.cgi:
         cfg.cgi[ext] = interp
@@ -294,7 +375,33 @@ def build_config(args: argparse.Namespace) -> Config:
     if not os.access(root, os.R_OK | os.X_OK):
         raise CLIError(f"document root {cfg.root} is not readable")
     cfg.root = root
+    cfg.alias = _check_aliases(cfg)
     return cfg
+
+
+def _check_aliases(cfg: Config) -> dict[str, str]:
+    """cfg.alias with absolute targets; a target that is missing, or a file that
+    cannot run, is a start-up error."""
+    aliases = {}
+    for prefix, target in cfg.alias.items():
+        path = os.path.abspath(target)
+        shown = prefix or "/"
+        if os.path.isdir(path):
+            if not os.access(path, os.R_OK | os.X_OK):
+                raise CLIError(f"alias {shown}: folder {target} is not readable")
+        elif os.path.isfile(path):
+            name = os.path.basename(path)
+            dot = name.rfind(".")
+            mapped = dot > 0 and name[dot:] in cfg.cgi
+            if not mapped and not os.access(path, os.X_OK):
+                raise CLIError(
+                    f"alias {shown}: {target} is not executable (and no --cgi maps its extension)"
+                )
+        else:
+            what = "does not exist" if not os.path.lexists(path) else "is not a file or a folder"
+            raise CLIError(f"alias {shown}: {target} {what}")
+        aliases[prefix] = path
+    return aliases
 
 
 def _make_runner(cfg: Config, log):

@@ -7,11 +7,13 @@
         assert (status, body) == (200, b"hi")
         assert server.wait_for("GET /", stream="stdout")   # e.g. with "--access-log", "-"
 
-`serve(root, *args, env=None, cwd=None)` starts `python -m microcgi serve ROOT --host
-127.0.0.1 --port 0 *args` and returns a helpers.ServerProcess (.port, .proc, .url(path),
-.stdout_text(), .stderr_text(), .wait_for(text), .stop()); every server is stopped at the
-end of the test (SIGTERM, then SIGKILL). `from helpers import http, request` for the client
-side. `php_cgi` gives the php-cgi path or skips the test.
+`serve(root, *args, env=None, cwd=None, bound=False)` starts `python -m microcgi serve ROOT
+--host 127.0.0.1 --port 0 *args` and returns a helpers.ServerProcess (.port, .proc,
+.url(path), .stdout_text(), .stderr_text(), .wait_for(text), .stop()); every server is
+stopped at the end of the test (SIGTERM, then SIGKILL). bound=True: file permissions bind
+the server even when the tests run as root (helpers.drop_read_override). `from helpers
+import http, request` for the client side. `php_cgi` gives the php-cgi path or skips the
+test.
 
 Test module names must be unique across tests/ (pytest imports them by basename).
 """
@@ -29,9 +31,9 @@ def serve(tmp_path):
         pytest.fail("microcgi is not installed in this Python: run scripts/setup.sh (make test)")
     servers = []
 
-    def start(root, *args, env=None, cwd=None):
+    def start(root, *args, env=None, cwd=None, bound=False):
         name = "server%d" % (len(servers) + 1)
-        server = ServerProcess(root, args, tmp_path, name=name, env=env, cwd=cwd)
+        server = ServerProcess(root, args, tmp_path, name=name, env=env, cwd=cwd, bound=bound)
         servers.append(server)
         return server.wait_listening()
 

@@ -33,7 +33,7 @@ class ServerProcess:
     read them with stdout_text() / stderr_text(), or wait for a line with wait_for().
     """
 
-    def __init__(self, root, args, workdir, name="server", env=None, cwd=None):
+    def __init__(self, root, args, workdir, name="server", env=None, cwd=None, bound=False):
         self.root = str(root)
         self.argv = [
             sys.executable,
@@ -54,9 +54,17 @@ class ServerProcess:
         # The listening line must reach the file now, not when a buffer fills up.
         child_env["PYTHONUNBUFFERED"] = "1"
         child_env.update(env or {})
+        # bound: file permissions bind the server even when the tests run as root
+        preexec = drop_read_override if bound and os.geteuid() == 0 else None
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=child_env, cwd=cwd
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=child_env,
+                cwd=cwd,
+                preexec_fn=preexec,
             )
         self.port = None
         self.host = HOST
@@ -125,6 +133,25 @@ class ServerProcess:
             self.stdout_text(),
             self.stderr_text(),
         )
+
+
+_PR_CAPBSET_DROP = 24  # linux/prctl.h
+_CAP_DAC_OVERRIDE = 1  # linux/capability.h: root reads and writes whatever the mode
+_CAP_DAC_READ_SEARCH = 2  # ... and reads any file, lists and enters any folder
+
+
+def drop_read_override():
+    """In a child of root, before exec: give up root's right to ignore file permissions
+    (the two capabilities leave the bounding set, so the exec'd program never gets
+    them), so that a mode-000 file is unreadable to it as to anyone. Raises OSError
+    where the kernel refuses (no CAP_SETPCAP)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH):
+        if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, "prctl(PR_CAPBSET_DROP): " + os.strerror(err))
 
 
 def http(port, raw, timeout=5):

@@ -271,10 +271,16 @@ def mpy_cross_version(mpy_cross: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def firmware_items(mpy_cross: str | None, flags: tuple[str, ...], build: Path) -> list[Item]:
-    """firmware/microcgi as lib/microcgi/*.mpy (or *.py without mpy-cross), and main.py."""
+def firmware_items(
+    mpy_cross: str | None, flags: tuple[str, ...], build: Path, firmware: Path = FIRMWARE
+) -> list[Item]:
+    """firmware/microcgi as lib/microcgi/*.mpy (or *.py without mpy-cross), and main.py.
+
+    Each .mpy names its source `microcgi/NAME.py` (`-s`): a board keeps that name in RAM,
+    so it must not depend on where the checkout is.
+    """
     items = []
-    for source in sorted((FIRMWARE / "microcgi").glob("*.py")):
+    for source in sorted((firmware / "microcgi").glob("*.py")):
         if source.name in HOST_ONLY:
             continue
         if mpy_cross is None:
@@ -287,7 +293,7 @@ def firmware_items(mpy_cross: str | None, flags: tuple[str, ...], build: Path) -
             message = (result.stderr or result.stdout).strip().splitlines()[-1:]
             raise DeployError(f"mpy-cross failed on {source.name}: {' '.join(message)}")
         items.append(Item(f"{LIB_DIR}/{source.stem}.mpy", target.read_bytes(), "firmware"))
-    items.append(Item("main.py", (FIRMWARE / "main.py").read_bytes(), "firmware"))
+    items.append(Item("main.py", (firmware / "main.py").read_bytes(), "firmware"))
     return items
 
 
@@ -327,15 +333,62 @@ def wifi_credentials(ssid: str | None, interactive: bool) -> dict:
     return {"ssid": ssid, "password": password}
 
 
-def config_item(boards, profile, http_port: int | None, wifi: dict | None) -> Item:
+def config_item(config: dict) -> Item:
+    data = (json.dumps(config, indent=1, sort_keys=True) + "\n").encode()
+    return Item("config.json", data, "config")
+
+
+def board_config(boards, profile, http_port: int | None, wifi: dict | None) -> dict:
     extra: dict[str, object] = {}
     if http_port is not None:
         extra["port"] = http_port
     if wifi is not None:
         extra["wifi"] = wifi
-    config = boards.board_config(profile, **extra)
-    data = (json.dumps(config, indent=1, sort_keys=True) + "\n").encode()
-    return Item("config.json", data, "config")
+    return boards.board_config(profile, **extra)
+
+
+def flash_items(
+    site: Path | None,
+    config: dict,
+    mpy_cross: str | None,
+    flags: tuple[str, ...],
+    build: Path,
+    firmware: Path = FIRMWARE,
+) -> list[Item]:
+    """Every file deploy puts on a board: the firmware, the site under the config's root
+    (none when site is None), and config.json."""
+    items = firmware_items(mpy_cross, flags, build, firmware)
+    if site is not None:
+        items += site_items(site, str(config.get("root", "www")))
+    items.append(config_item(config))
+    return items
+
+
+def build_flash(
+    dest: Path,
+    site: Path | None,
+    config: dict,
+    mpy_cross: str | None,
+    flags: tuple[str, ...] = (),
+    firmware: Path = FIRMWARE,
+) -> Path:
+    """A board's flash as a folder of this machine: the files deploy would copy, at the
+    paths it would copy them to (lib/microcgi/*.mpy, main.py, config.json, the site).
+
+    Tests, benchmarks and the emulator build boards with this, so what they run is what
+    a board runs. MicroPython's unix port finds lib/ with MICROPYPATH=.frozen:lib (a
+    board's sys.path is "", ".frozen", "/lib"). Returns dest.
+    """
+    dest = Path(dest)
+    with tempfile.TemporaryDirectory(prefix="microcgi-flash-") as build:
+        items = flash_items(site, config, mpy_cross, flags, Path(build), Path(firmware))
+    for item in items:
+        path = dest / item.dest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(item.data)
+    root = dest / str(config.get("root", "www")).strip("/")
+    root.mkdir(parents=True, exist_ok=True)
+    return dest
 
 
 @dataclass
@@ -598,9 +651,8 @@ def deploy(args: argparse.Namespace, out) -> int:
     with tempfile.TemporaryDirectory(prefix="microcgi-deploy-") as tmp:
         build = Path(tmp) / "build"
         build.mkdir()
-        items = firmware_items(mpy_cross, profile.mpy_cross, build)
-        items += site_items(args.site, str(profile.settings.get("root", "www")))
-        items.append(config_item(boards, profile, args.http_port, wifi))
+        config = board_config(boards, profile, args.http_port, wifi)
+        items = flash_items(args.site, config, mpy_cross, profile.mpy_cross, build)
 
         mp = Mpremote(args.device, mpremote)
         try:

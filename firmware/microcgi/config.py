@@ -4,7 +4,8 @@
 # A value's type in DEFAULTS is its type everywhere; Config.apply() checks it.
 
 # (key, default, kind); kind: "int" >= 0, "pos" > 0, "num" seconds > 0,
-# "str", "bool", "list" (of str), "dict" (str -> str), "opt" (str or None)
+# "str", "bool", "list" (of str), "dict" (str -> str), "opt" (str or None),
+# "optpos" (None or "pos"), "optnum" (None or "num")
 SETTINGS = (
     ("host", "127.0.0.1", "str"),
     ("port", 8080, "int"),
@@ -12,9 +13,16 @@ SETTINGS = (
     ("index", ["index.html", "index.htm", "index.py", "index.php"], "list"),
     ("listing", True, "bool"),
     ("cgi", {}, "dict"),  # ".ext" -> interpreter ("" = run the file itself)
+    ("cgi_dirs", ["/cgi-bin"], "list"),  # URL prefixes whose executables run, any name
+    ("alias", {}, "dict"),  # URL prefix -> a program (run for it all) or a folder (served)
+    ("follow_symlinks", True, "bool"),  # False: 403 for a real path leaving ROOT (SPEC 4)
+    ("serve_dotfiles", False, "bool"),  # False: 404 for .names, /.well-known/ apart
     ("runner", "subprocess", "str"),
-    ("script_timeout", 30, "num"),  # seconds (SPEC 7.6)
-    ("max_output", 1024 * 1024, "pos"),  # script header + body, buffered mode (SPEC 7.5)
+    ("script_timeout", 30, "num"),  # seconds a script may go without progress (SPEC 7.6)
+    ("script_max_time", None, "optnum"),  # seconds a script may run in all; None: no bound
+    ("max_output", None, "optpos"),  # bytes of script output in all; None: no bound
+    ("buffer_output", 64 * 1024, "pos"),  # script output collected before streaming
+    ("body_buffer", 64 * 1024, "pos"),  # request body held per connection (in RAM)
     ("max_script_header", 8 * 1024, "pos"),  # script header block (SPEC 7.1)
     ("stream_output", [], "list"),  # URL path prefixes whose script output is streamed
     ("max_body", 16 * 1024 * 1024, "int"),  # request body (413)
@@ -44,6 +52,10 @@ class ConfigError(ValueError):
 
 
 def _check(key, value, kind):
+    if kind[:3] == "opt" and kind != "opt":
+        if value is None:
+            return
+        kind = kind[3:]
     if kind in ("int", "pos"):
         if not isinstance(value, int) or isinstance(value, bool) or value < (kind == "pos"):
             raise ConfigError(
@@ -74,6 +86,38 @@ def _check(key, value, kind):
         raise ConfigError("runner must be subprocess or inprocess")
     if key == "port" and value > 65535:
         raise ConfigError("port must be 0..65535")
+    if key == "alias":
+        for prefix in value:
+            _check_prefix(key, prefix)
+            if not value[prefix]:
+                raise ConfigError("alias %s: no file or folder given" % prefix)
+    elif key == "cgi_dirs":
+        for prefix in value:
+            _check_prefix(key, prefix)
+
+
+def _check_prefix(key, prefix):
+    # URL paths are matched after decoding (static.decode_path), which collapses "//"
+    # and "/./" and refuses "..": a prefix holding one of them could never match.
+    if prefix[:1] != "/" or "//" in prefix or "/./" in prefix + "/" or "/../" in prefix + "/":
+        raise ConfigError("%s: %r must be a URL path starting with /" % (key, prefix))
+
+
+def _strip(path):
+    # "/static/" -> "/static", "/" -> "" (the prefix of every path), "/a" unchanged
+    while path.endswith("/"):
+        path = path[:-1]
+    return path
+
+
+def normalize(key, value):
+    """value as the server uses it: alias and cgi_dirs prefixes without a trailing
+    slash (they match whole path segments), alias targets too ("/" stays)."""
+    if key == "alias":
+        return {_strip(k): _strip(v) or "/" for k, v in value.items()}
+    if key == "cgi_dirs":
+        return [_strip(p) for p in value]
+    return value
 
 
 class Config:
@@ -104,5 +148,5 @@ class Config:
                 _check(key, value, kind)
             except ConfigError as e:
                 raise ConfigError("%s: %s" % (where, e) if where else str(e))
-            setattr(self, key, value)
+            setattr(self, key, normalize(key, value))
         return self

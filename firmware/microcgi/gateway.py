@@ -13,7 +13,6 @@ from microcgi.http11 import split_field
 
 # Module defaults; the server passes its configured limits.
 DEFAULT_MAX_HEADER_BYTES = 8 * 1024  # script header block, blank line included (SPEC 7.1)
-DEFAULT_MAX_OUTPUT = 1024 * 1024  # header block + body, buffered mode (SPEC 7.5)
 DEFAULT_PATH_ENV = "/usr/local/bin:/usr/bin:/bin"  # SPEC section 6
 
 # Request headers that never become HTTP_* variables (SPEC section 6):
@@ -285,7 +284,6 @@ class ScriptOutput:
 
     # Values every new collector starts with: class attributes until set, so that a
     # new one is a small object (an instance's attributes live in a table that grows).
-    stream = False
     join = 0
     head_done = False
     status = reason = headers = local_redirect = None
@@ -295,14 +293,11 @@ class ScriptOutput:
     def __init__(
         self,
         max_header=DEFAULT_MAX_HEADER_BYTES,
-        max_output=DEFAULT_MAX_OUTPUT,
-        stream=False,
+        max_output=None,
         join=0,
     ):
         self.max_header = max_header
         self.max_output = max_output
-        if stream:
-            self.stream = True
         if join:
             self.join = join
         self.total = 0
@@ -324,14 +319,14 @@ class ScriptOutput:
 
         Raises:
             ScriptError: header block over max_header, output over max_output (when not
-                streaming), a header block that parse_script_headers() rejects, or any
+                None), a header block that parse_script_headers() rejects, or any
                 feed after such an error.
         """
         if self.error is not None:
             raise ScriptError(self.error)
         n = len(data)
         self.total += n
-        if not self.stream and self.total > self.max_output:
+        if self.max_output is not None and self.total > self.max_output:
             self._fail("cgi: output over max_output (%d bytes)" % self.max_output)
         if self.head_done:
             if n:

@@ -1,22 +1,163 @@
 # CPython's additions to the server loop, never loaded on a board: small files kept
 # in memory with their pre-built response heads (head and body go out in one
-# send()), os.sendfile() for the others, and the check that a path does not leave
-# ROOT through a symlink. server.py swaps these classes in for its own on CPython,
-# so everything that makes a server.Server gets them there.
+# send()), os.sendfile() for the others, files opened without ever blocking, and
+# the check that a path does not leave ROOT through a symlink (follow_symlinks off).
+# server.py swaps these classes in for its own on CPython, so everything that makes
+# a server.Server gets them there.
 import os
 import socket
+import tempfile
 
 from microcgi import server
-from microcgi.compat import ticks_add, ticks_ms
+from microcgi.compat import S_IFMT, S_IFREG, ticks_add, ticks_ms
 from microcgi.errors import Forbidden
 
 _CACHE_FILE_MAX = 64 * 1024  # files up to this size are kept in memory
 _CACHE_TOTAL = 16 * 1024 * 1024  # ... up to this much in all
-_REAL_CACHE_MAX = 1024  # paths whose symlink check is remembered
 _LINGER_MS = 2000  # after the response: read and drop what the client still sends
 
 
+class _Body:
+    """A script's handle as a CPython connection holds it: the request body goes to
+    the script with flow control (the runner's handle does the rest).
+
+    Past body_buffer bytes waiting for the script's stdin, the connection stops
+    reading its socket (conn.held) until the runner says the backlog drained. If the
+    script also waits for the client to read its output (paused), the rest of the
+    body is spooled to an unlinked file instead and fed as the script drains: a
+    client that reads only after sending its whole body (http.client does) and a
+    script that writes before reading all of it (an echo) would otherwise wait for
+    each other.
+    """
+
+    def __init__(self, conn, job, handle):
+        self.conn = conn
+        self.job = job
+        self.handle = handle
+        self.pause = handle.pause
+        self.resume = handle.resume
+        self.backlog = handle.backlog
+        self.spool = None
+        self.spool_in = self.spool_out = 0  # offsets written, and given to the script
+        self.ended = False  # the body ended: stdin closes once the spool is given
+        job.on_body_drained = self.drained  # (the runner looks it up on the job)
+
+    def feed_body(self, data):
+        if self.spool is not None:
+            self.spool_in += os.pwrite(self.spool.fileno(), data, self.spool_in)
+            return
+        handle = self.handle
+        handle.feed_body(data)
+        if handle.backlog() > self.conn.server.cfg.body_buffer:
+            self.conn.held = True
+            if self.job.paused:
+                self.start_spool()
+
+    def end_body(self):
+        if self.spool is not None:
+            self.ended = True
+        else:
+            self.handle.end_body()
+
+    def start_spool(self):
+        self.conn.held = False
+        self.spool = tempfile.TemporaryFile()
+
+    def drained(self):
+        conn = self.conn
+        if self.job is not conn.job:
+            return
+        spool = self.spool
+        if spool is None:
+            if conn.held:
+                conn.held = False
+                conn.process()
+            return
+        handle = self.handle
+        room = conn.server.cfg.body_buffer
+        while self.spool_out < self.spool_in and handle.backlog() <= room:
+            data = os.pread(spool.fileno(), room, self.spool_out)
+            if not data:
+                break
+            self.spool_out += len(data)
+            handle.feed_body(data)
+        if self.spool_out >= self.spool_in:
+            self.close()
+            if self.ended:
+                handle.end_body()
+
+    def close(self):
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
+        self.spool_in = self.spool_out = 0
+
+    def cancel(self):
+        self.close()
+        self.handle.cancel()
+
+
+class _Pending(list):
+    """A chunked body waiting for its end (job.pending): in memory up to body_buffer
+    bytes, then in an unlinked file, which becomes the script's stdin
+    (job.body_file)."""
+
+    def __init__(self, job, room):
+        super().__init__()
+        self.job = job
+        self.room = room
+        self.size = 0
+
+    def append(self, data):
+        f = self.job.body_file
+        if f is None:
+            self.size += len(data)
+            if self.size <= self.room:
+                super().append(data)
+                return
+            f = self.job.body_file = tempfile.TemporaryFile()
+            for piece in self:
+                f.write(piece)
+            self.clear()
+        f.write(data)
+
+
 class Connection(server.Connection):
+    def start_script(self, job):
+        f = job.body_file
+        if f is not None:
+            f.seek(0)  # the runner makes it the script's stdin
+        super().start_script(job)
+        if job.handle is not None:
+            job.handle = _Body(self, job, job.handle)
+        elif f is not None:
+            f.close()
+
+    def spool_body(self):
+        """The script waits for the client (stream.py), which may wait for us to
+        read its body."""
+        self.job.handle.start_spool()
+        self.process()
+
+    def script_exit(self, job, outcome, detail):
+        if job is self.job:
+            self._release(job)
+        super().script_exit(job, outcome, detail)
+        if self.held and self.job is None:  # the rest of the body is read and dropped
+            self.held = False
+            self.process()
+
+    def abort(self):
+        if self.job is not None:
+            self._release(self.job)
+        super().abort()
+
+    def _release(self, job):
+        if job.body_file is not None:
+            job.body_file.close()
+        if isinstance(job.handle, _Body):
+            job.handle.close()
+
     def _pump_file(self):
         """sendfile() from the file's own position (send_file() seeks to the start of
         a range) until done (True) or the socket is full (BlockingIOError)."""
@@ -52,22 +193,48 @@ class Server(server.Server):
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
         super().__init__(cfg, runner, log, access_log, realpath)
-        self.real_root = realpath(self.root) if realpath else self.root
-        self.real_cache = {}
+        self.ram_body = cfg.max_body  # (the parser's 413 comes first: _Pending spools)
+        if cfg.follow_symlinks:
+            self.realpath = None  # nothing to check: routing skips check_inside()
+        self.real_bases = {}  # ROOT or an alias's folder -> its real path + "/"
         self.file_cache = {}
         self.cache_bytes = 0
 
-    def check_inside(self, fs):
-        """Raise Forbidden when the real path of fs (which exists) is outside ROOT."""
-        inside = self.real_cache.get(fs)
-        if inside is None:
-            real = self.realpath(fs)
-            inside = real == self.real_root or real.startswith(self.real_root + "/")
-            if len(self.real_cache) > _REAL_CACHE_MAX:
-                self.real_cache.clear()
-            self.real_cache[fs] = inside
-        if not inside:
+    def run_script(self, conn, req, script_name, fs, path_info, interp, stamp=None):
+        super().run_script(conn, req, script_name, fs, path_info, interp, stamp)
+        job = conn.job
+        if job is not None and job.pending is not None:
+            job.pending = _Pending(job, self.cfg.body_buffer)
+
+    def check_inside(self, fs, base):
+        """Raise Forbidden when the real path of fs (which exists) leaves base (ROOT or
+        an alias's folder). Checked at every request, never remembered: a file may be
+        replaced by a symlink at any time, and realpath() costs less than a request
+        (docs/performance.md)."""
+        real_base = self.real_bases.get(base)
+        if real_base is None:
+            real_base = self.realpath(base).rstrip("/") + "/"
+            self.real_bases[base] = real_base
+        real = self.realpath(fs)
+        if not real.startswith(real_base) and real + "/" != real_base:
             raise Forbidden("outside the document root")
+
+    def open_file(self, fs):
+        """server.Server.open_file(), without blocking: O_NONBLOCK, so that whatever
+        replaced the file since routing's stat() (a FIFO) cannot hold up the loop,
+        and a regular file only (403 for anything else)."""
+        try:
+            fd = os.open(fs, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as e:
+            raise self.unreadable(fs, e) from None
+        try:
+            regular = os.fstat(fd).st_mode & S_IFMT == S_IFREG
+        except OSError:
+            regular = False
+        if not regular:
+            os.close(fd)
+            raise Forbidden("not a file")
+        return os.fdopen(fd, "rb")
 
     def file_entry(self, fs, size, mtime, url_path):
         """server.Server.file_entry(), kept and checked against size and mtime at every
@@ -79,7 +246,7 @@ class Server(server.Server):
         entry = super().file_entry(fs, size, mtime, url_path)
         content = None
         if size <= _CACHE_FILE_MAX:
-            with open(fs, "rb") as f:
+            with self.open_file(fs) as f:
                 content = f.read(size + 1)
             if len(content) != size:
                 content = None  # changing under us: stream it instead

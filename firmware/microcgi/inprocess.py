@@ -3,8 +3,11 @@
 # output goes through the same gateway.ScriptOutput as a subprocess's.
 #
 # main() may be a generator: the loop resumes it between polls, so other
-# connections progress while it works. Timeout and output cap are cooperative:
-# every write and every resume checks them and raises inside the script.
+# connections progress while it works, and not while its client is behind (pause()):
+# a generator's output is then bounded by what one step writes. Timeouts and the
+# output cap are cooperative: every write and every resume checks them and raises
+# inside the script. script_timeout counts from the last write (or the start),
+# script_max_time from the start.
 import gc
 import io
 
@@ -31,7 +34,10 @@ class ScriptStopped(Exception):
 
 class _Task:
     """One script run: the handle the server holds (feed_body, end_body, cancel,
-    backlog) and the script's stdout (write, flush)."""
+    backlog, pause, resume) and the script's stdout (write, flush)."""
+
+    paused = False
+    end = None  # ticks_ms() past which the script is stopped (script_max_time)
 
     def __init__(self, runner, job):
         self.runner = runner
@@ -39,7 +45,11 @@ class _Task:
         self.body = []
         self.state = _WAITING
         self.gen = None
-        self.deadline = ticks_add(ticks_ms(), job.timeout_ms)
+        now = ticks_ms()
+        self.deadline = ticks_add(now, job.timeout_ms)
+        max_ms = getattr(job, "max_time_ms", None)
+        if max_ms is not None:
+            self.end = ticks_add(now, max_ms)
 
     # ---- the handle ----
     def feed_body(self, data):
@@ -59,11 +69,19 @@ class _Task:
     def backlog(self):
         return 0
 
+    def pause(self):
+        self.paused = True
+
+    def resume(self):
+        self.paused = False
+        self.deadline = ticks_add(ticks_ms(), self.job.timeout_ms)
+
     # ---- the script's stdout: every write checks the deadline and the cap ----
     def write(self, data):
         self.check()
         if not self.job.on_output(data):
             raise ScriptStopped("killed")
+        self.deadline = ticks_add(ticks_ms(), self.job.timeout_ms)  # progress
         return len(data)
 
     def flush(self):
@@ -73,7 +91,10 @@ class _Task:
     def check(self):
         if self.state == _DONE:
             raise ScriptStopped(None)
-        if ticks_diff(ticks_ms(), self.deadline) >= 0:
+        now = ticks_ms()
+        if ticks_diff(now, self.deadline) >= 0:
+            raise ScriptStopped("timeout")
+        if self.end is not None and ticks_diff(now, self.end) >= 0:
             raise ScriptStopped("timeout")
 
     def _close_gen(self):
@@ -90,7 +111,7 @@ class _Task:
         try:
             if self.state == _RUNNABLE:
                 main = self.runner.load(job.filename, job.stamp)
-                stdin = io.BytesIO(b"".join(self.body))
+                stdin = getattr(job, "body_file", None) or io.BytesIO(b"".join(self.body))
                 self.body = None
                 self.check()
                 result = main(job.environ, stdin, self)
@@ -148,9 +169,15 @@ class CallableRunner:
         return _Task(self, job)
 
     def wants_cpu(self):
-        return bool(self.ready or self.running)
+        if self.ready:
+            return True
+        for task in self.running:
+            if not task.paused:
+                return True
+        return False
 
-    busy = wants_cpu
+    def busy(self):
+        return bool(self.ready or self.running)
 
     def tick(self, now_ms):
         if self.ready:
@@ -163,7 +190,7 @@ class CallableRunner:
         if self.running:
             still = []
             for task in self.running:
-                if task.state == _GENERATOR:
+                if task.state == _GENERATOR and not task.paused:
                     task.step()
                 if task.state == _GENERATOR:
                     still.append(task)

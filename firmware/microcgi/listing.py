@@ -27,15 +27,16 @@ _LIST_ROW = '<tr><td><a href="%s">%s</a></td><td>%s</td><td>%s</td></tr>\n'
 _LIST_FOOT = b"</table></body></html>\n"
 
 
-def listing(url_path, entries):
+def listing(url_path, entries, dots=False):
     """HTML5 index page of a folder, as a generator of small bytes chunks.
 
     Args:
         url_path: the folder's decoded URL path, ending in "/" (decode_path output).
         entries: list of (name str, is_dir bool, size int, mtime int or None).
+        dots: list names starting with "." too (the server's serve_dotfiles).
     Yields:
         The page head, a "../" row (except at "/"), one row per entry (folders first,
-        then files, each by name; dot names left out), and the page foot. Names are
+        then files, each by name; dot names left out unless dots), and the page foot. Names are
         HTML-escaped in text and %-encoded in the relative links. A name that has no
         UTF-8 form cannot be requested by URL, so it is left out.
     """
@@ -48,14 +49,14 @@ def listing(url_path, entries):
     # fields never get compared) without a key tuple per entry; then two passes put
     # folders first.
     entries = sorted(entries)
-    yield from _listing_rows(entries, True)
-    yield from _listing_rows(entries, False)
+    yield from _listing_rows(entries, True, dots)
+    yield from _listing_rows(entries, False, dots)
     yield _LIST_FOOT
 
 
-def _listing_rows(entries, folders):
+def _listing_rows(entries, folders, dots):
     for name, is_dir, size, mtime in entries:
-        if name[:1] == "." or bool(is_dir) != folders:
+        if (name[:1] == "." and not dots) or bool(is_dir) != folders:
             continue
         try:
             href = quote_path(name)

@@ -23,6 +23,7 @@ from microcgi.errors import HTTPError, ProtocolError, ScriptError
 
 POLLIN = select.POLLIN
 POLLOUT = select.POLLOUT
+_GONE = select.POLLHUP | select.POLLERR
 _WOULD_BLOCK = (errno.EAGAIN, errno.ETIMEDOUT)
 
 SOFTWARE = "microcgi/" + __version__
@@ -66,6 +67,9 @@ class _Job:
     handle = None  # the runner's handle, once started
     error = None  # the ScriptError that stopped the output
     pending = None  # body pieces held while a chunked body arrives
+    pending_len = 0  # ... their bytes
+    body_file = None  # hostserver: a chunked body spooled to a temporary file
+    paused = False  # the runner was told to stop reading output (the client is behind)
 
     def __init__(self, conn, script_name, filename, path_info, interpreter):
         server = conn.server
@@ -75,7 +79,10 @@ class _Job:
         self.filename = filename
         self.interpreter = interpreter  # "" = execute the file itself
         self.cwd = filename[:slash] or "/"
-        self.timeout_ms = int(server.cfg.script_timeout * 1000)
+        cfg = server.cfg
+        self.timeout_ms = int(cfg.script_timeout * 1000)
+        if cfg.script_max_time is not None:
+            self.max_time_ms = int(cfg.script_max_time * 1000)
         if base.startswith("nph-"):
             self.nph = True
         self.name = base
@@ -87,7 +94,7 @@ class _Job:
         self.server_addr = server.addr
         self.server_port = server.port
         self.remote_addr, self.remote_port = conn.remote
-        for prefix in server.cfg.stream_output:
+        for prefix in cfg.stream_output:
             if script_name.startswith(prefix):
                 self.stream = True
 
@@ -105,13 +112,13 @@ class _Job:
         # gateway.ScriptOutput, made at the first output (after a compile, see environ)
         if self.out is None:
             cfg = self.conn.server.cfg
-            self.out = gateway.ScriptOutput(
-                cfg.max_script_header, cfg.max_output, self.stream, _JOIN_BELOW
-            )
+            self.out = gateway.ScriptOutput(cfg.max_script_header, cfg.max_output, _JOIN_BELOW)
         return self.out
 
     def on_output(self, data):
         return self.conn.script_output(self, data)
+
+    max_time_ms = None  # script_max_time in ms, or None
 
     def on_exit(self, outcome, detail=None):
         try:
@@ -124,6 +131,8 @@ class _Job:
 
 
 class Connection:
+    held = False  # hostserver: the script's stdin is behind, the socket is not read
+
     def __init__(self, server, sock, addr):
         self.server = server
         self.sock = sock
@@ -144,6 +153,8 @@ class Connection:
         self.file_left = 0
         self.mask = POLLIN
         self.close_after = False  # close once the response is out
+        self.eof = False  # the client sends no more (it shut down its side)
+        self.processing = False  # in process(): its loop takes the next request
         self.reset(_IDLE, server.header_ms)
 
     def reset(self, phase, timeout_ms):
@@ -164,7 +175,11 @@ class Connection:
             self.flush()
         if not ev & ~POLLOUT or self.phase == _CLOSED:
             return
-        # POLLIN, POLLHUP or POLLERR: read
+        if ev & _GONE:
+            # reset, or closed both ways: nobody will read an answer (a client that
+            # only shut down its sending side gets POLLIN and EOF, below)
+            self.abort()
+            return
         server = self.server
         try:
             n = server.recv_into(self.sock, server.view)
@@ -176,16 +191,14 @@ class Connection:
             return
         phase = self.phase
         if n == 0:
-            if phase != _BUSY:
+            # EOF: no more requests. The ones complete by now are still answered (a
+            # client may shut down its sending side and wait); a part of one never
+            # completes. A client that closed both ways is found gone when a send fails.
+            if phase != _BUSY or not self.body_done:
                 self.abort()
                 return
-            self.close_after = True
+            self.eof = True
             self._want(POLLIN, False)
-            if not self.body_done or self.job is not None:
-                # The body will never come, or a script works for nobody: a
-                # half-closed socket looks the same as a closed one from here,
-                # and a script must not outlive its client (SPEC 3).
-                self.abort()
             return
         if phase == LINGER:
             return
@@ -198,14 +211,22 @@ class Connection:
         self.process()
 
     def process(self):
-        """Turn buffered bytes into events while the current request can take them."""
+        """Turn buffered bytes into events while the current request can take them.
+
+        Iterative: a request answered at once lets the loop go on to the next one
+        buffered (maybe_done() calls back here only from outside the loop), so any
+        depth of pipelining costs no stack.
+        """
+        if self.processing:
+            return  # called from inside the loop below: it goes on by itself
+        self.processing = True
         parser = self.parser
-        while self.phase != _CLOSED:
+        while self.phase < LINGER and not self.held:
             try:
                 ev = parser.next_event()
             except ProtocolError as e:
                 self.fail(e)
-                return
+                break
             if ev is http11.NEED_DATA:
                 break
             job = self.job
@@ -216,14 +237,18 @@ class Connection:
                         job.handle.end_body()
                     elif job.pending is not None:
                         self.start_script(job)  # the chunked body is complete
-                self.maybe_done()
-                return
-            if isinstance(ev, http11.Data):
+                self.maybe_done()  # the next request, if this one is answered
+            elif isinstance(ev, http11.Data):
                 if job is not None:
                     if job.handle is not None:
                         job.handle.feed_body(ev.data)
                     elif job.pending is not None:
+                        # a chunked body waits for its end: a board holds ram_body bytes
+                        # of it, 411 beyond (hostserver: spooled to a file)
                         job.pending.append(ev.data)
+                        job.pending_len += len(ev.data)
+                        if job.pending_len > self.server.ram_body:
+                            self.fail(HTTPError("chunked body too large: send its length", 411))
             else:  # a Request
                 self.phase = _BUSY
                 self.deadline = ticks_add(ticks_ms(), self.server.header_ms)
@@ -234,8 +259,17 @@ class Connection:
                     self.server.route(self, ev, static.decode_path(ev.path))
                 except HTTPError as e:
                     self.error(e.status, str(e))
-        if self.phase == _BUSY and parser.buffered() > _MAX_PIPELINE:
-            self._want(POLLIN, False)
+        self.processing = False
+        # Read on unless the client is done sending, a script's stdin is behind, or
+        # too much is read ahead of the request being answered.
+        phase = self.phase
+        if phase < LINGER:
+            self._want(
+                POLLIN,
+                not self.eof
+                and not self.held
+                and (phase != _BUSY or parser.buffered() <= _MAX_PIPELINE),
+            )
 
     def _want(self, bit, on):
         mask = (self.mask | bit) if on else (self.mask & ~bit)
@@ -300,16 +334,7 @@ class Connection:
 
     def fail(self, e):
         """An HTTPError outside routing: answer it and close (h11 moves the peer to ERROR)."""
-        self.phase = _BUSY
-        self.body_done = True
-        self.server.log("http: %s from %s" % (e, self.remote[0]))
-        job = self.job
-        self.job = None
-        if job is not None and job.handle is not None:
-            job.handle.cancel()
-        self.out = []
-        self._close_file()
-        self.error(e.status, str(e), True)
+        lazy_call("rare", "fail", self, e)
 
     def out_of_memory(self):
         """A MemoryError while serving: 503 if no head was sent yet, else hang up."""
@@ -337,38 +362,54 @@ class Connection:
         if self.close_after:
             self.linger()
             return
-        self.reset(_IDLE, server.keepalive_ms)
-        self.parser.next_request()
-        self._want(POLLIN, True)
-        if self.parser.buffered():
+        parser = self.parser
+        parser.next_request()
+        if parser.buffered():
             self.reset(_HEAD, server.header_ms)
-            self.process()
+            self.process()  # (inside process() already: its loop goes on)
+        elif self.eof:
+            self.abort()  # the client sends no more requests, and all are answered
+        else:
+            self.reset(_IDLE, server.keepalive_ms)
+            self._want(POLLIN, True)
 
     # ---- static files -----------------------------------------------------
 
     def send_file(self, fs, size, mtime, url_path):
-        entry = self.server.file_entry(fs, size, mtime, url_path)
+        server = self.server
+        entry = server.file_entry(fs, size, mtime, url_path)
+        content = entry[4]
+        # Opened before anything is queued, for HEAD and 304 too: a file that cannot
+        # be read is a 403 (a vanished one 404) whatever the request's headers.
+        f = server.open_file(fs) if content is None else None
         req = self.req
         start, end = 0, size
         for header in req.headers:
             if header[0] in static.CONDITIONAL:
                 part = lazy_call("rare", "conditional", self, size, mtime, entry)
                 if part is None:
+                    if f is not None:
+                        f.close()
                     return  # 304 or 416, queued
                 start, end = part
                 break
-        if self.status == 0:  # not a 206, whose head is queued already
-            if entry[4] is not None:
-                # a small file from the cache: head and body in one send()
-                self.head(200, "OK", (), size, raw=entry[3], body=entry[4])
-                self.finish()
-                return
+        if content is not None:
+            # a small file from the cache: head and body in one send(); a 206's
+            # head is queued already, its bytes come from the cache too
+            if self.status == 0:
+                self.head(200, "OK", (), size, raw=entry[3], body=content)
+            else:
+                self.send(memoryview(content)[start:end])
+            self.finish()
+            return
         # the file first: flush() then sends the head and the file's bytes together
         if end > start and req.method != "HEAD":
-            self.file = open(fs, "rb")
+            self.file = f
             if start:
-                self.file.seek(start)
+                f.seek(start)
             self.file_left = end - start
+        else:
+            f.close()
         if self.status == 0:
             self.head(200, "OK", (), size, raw=entry[3])
         self.finish()
@@ -403,16 +444,20 @@ class Connection:
     def script_output(self, job, data):
         if job is not self.job or self.phase == _CLOSED:
             return False
-        if job.nph or job.stream:
-            from microcgi import stream
+        if not (job.nph or job.stream):
+            out = job.output
+            try:
+                out.feed(data)
+            except ScriptError as e:
+                job.error = e
+                return False
+            if out.body_len <= self.server.cfg.buffer_output or out.local_redirect is not None:
+                return True
+            job.stream = True  # more than is worth holding for a Content-Length
+            data = None
+        from microcgi import stream
 
-            return stream.output(self, job, data)
-        try:
-            job.output.feed(data)
-        except ScriptError as e:
-            job.error = e
-            return False
-        return True
+        return stream.output(self, job, data)
 
     def script_exit(self, job, outcome, detail):
         if job is not self.job or self.phase == _CLOSED:
@@ -420,55 +465,39 @@ class Connection:
         self.job = None
         if outcome == "exit" and detail:
             self.server.log("%s: exit status %s" % (job.name, detail))
-        if (job.nph or job.stream) and lazy_call("stream", "ended", self, job, outcome):
-            return  # NPH, or streamed with its head out already
         out = job.output
+        if (
+            job.nph
+            or job.stream
+            or (out.head_done and (outcome == "timeout" or outcome == "exit" and detail < 0))
+        ) and lazy_call("stream", "ended", self, job, outcome, detail):
+            return  # NPH, streamed, or cut short (SPEC 7.6)
         if outcome in ("exit", "closed") and job.error is None and out.head_done:
             if out.local_redirect is not None and out.status == 200:
                 lazy_call("rare", "local_redirect", self, out.local_redirect)
                 return
-        elif outcome == "timeout" and out.head_done:
-            # what the script produced so far, as a whole response (SPEC 7.6)
-            self.server.log("%s: timed out; sending the partial output" % job.name)
-            self.close_after = True
-        else:
-            # no usable response (SPEC 7); not in rare: a script that ran out of heap
-            # leaves no room to load a module
-            log = self.server.log
-            if outcome == "timeout":
-                log("%s: timed out before its header block" % job.name)
-                status, msg = 504, "the script timed out"
-            elif outcome == "memory":
-                log("%s: out of memory" % job.name)
-                status, msg = 503, "out of memory"
-            else:
-                err = job.error
-                if err is None and outcome in ("exit", "closed"):
-                    try:
-                        out.finish()
-                    except ScriptError as e:
-                        err = e
-                if err is None:
-                    err = ScriptError("cgi: %s" % (detail or outcome))
-                log("%s: %s" % (job.name, err))
-                status, msg = err.status, "the script failed; see the server log"
-            job.out = out = None  # nothing of it is sent: its heap first
-            gc.collect()
-            self.error(status, msg)
+            reason = out.reason or http11.reason_phrase(out.status)
+            pieces = out.body
+            body = None
+            if self.req.method == "HEAD":
+                pieces = ()
+            elif out.body_len <= self.server.one_send:
+                # hostserver: a small body goes with the head, in one send()
+                body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                pieces = ()
+            self.head(out.status, reason, out.headers, out.body_len, body=body)
+            for piece in pieces:
+                self.send(piece)
+            self.finish()
             return
-        reason = out.reason or http11.reason_phrase(out.status)
-        pieces = out.body
-        body = None
-        if self.req.method == "HEAD":
-            pieces = ()
-        elif out.body_len <= self.server.one_send:
-            # hostserver: a small body goes with the head, in one send()
-            body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            pieces = ()
-        self.head(out.status, reason, out.headers, out.body_len, body=body)
-        for piece in pieces:
-            self.send(piece)
-        self.finish()
+        # no usable response (SPEC 7): nothing of it is sent, its heap goes first
+        job.out = None
+        gc.collect()
+        if outcome == "memory":  # (no room to load a module)
+            self.server.log("%s: out of memory" % job.name)
+            self.error(503, "out of memory")
+            return
+        lazy_call("rare", "script_failed", self, job, out, outcome, detail)
 
     # ---- writing ----------------------------------------------------------
 
@@ -497,8 +526,13 @@ class Connection:
             else:
                 if not self.file_left or self._pump_file():
                     self._want(POLLOUT, False)
-                    if self.phase == _BUSY and self.job is None:
-                        self.maybe_done()
+                    job = self.job
+                    if job is None:
+                        if self.phase == _BUSY:
+                            self.maybe_done()
+                    elif job.paused and job.handle is not None:
+                        job.paused = False  # the client caught up: the script goes on
+                        job.handle.resume()
                     return
         except OSError as e:
             if e.errno not in _WOULD_BLOCK:
@@ -539,12 +573,15 @@ class Connection:
     def expire(self, now):
         """The deadline passed."""
         phase = self.phase
-        if phase == _HEAD or (phase == _BUSY and not self.body_done and self.status == 0):
+        if phase == _HEAD or (
+            phase == _BUSY and not self.body_done and self.status == 0 and not self.held
+        ):
             self.fail(ProtocolError("request not complete in time", 408))
             return
         if phase == _BUSY and (self.out or self.file_left):
+            # (a script writing to it was paused meanwhile: abort() stops it)
             self.server.log("http: %s stopped reading; dropped" % self.remote[0])
-        if phase == _BUSY and self.job is not None:
+        elif phase == _BUSY and self.job is not None:
             # waiting for a script: the runner owns the timeout
             self.deadline = ticks_add(now, _SEND_TIMEOUT_MS)
             return
@@ -616,6 +653,7 @@ class Server:
         # connection's parser at once, and a file chunk is sent before the next recv.
         self.view = memoryview(bytearray(cfg.buffer_size))
         self.header_ms = int(cfg.header_timeout * 1000)  # the timeouts as deadlines want them
+        self.ram_body = cfg.body_buffer  # a chunked body held in RAM (hostserver: spooled)
         self.keepalive_ms = int(cfg.keepalive_timeout * 1000)
         self.date = (-1, b"")  # (second, its Date header line)
         self._ipoll = getattr(self.poller, "ipoll", None)
@@ -682,15 +720,20 @@ class Server:
                     h.out_of_memory()
                 else:
                     gc.collect()
+            except Exception as e:  # noqa: BLE001 - a request never takes the server down
+                lazy_call("rare", "crashed", self, h, e)
         now = ticks_ms()
+        h = runner
         try:
             if runner is not None:
                 runner.tick(now)
-            for conn in self.conns:
-                if ticks_diff(now, conn.deadline) >= 0:
-                    conn.expire(now)
+            for h in self.conns:
+                if ticks_diff(now, h.deadline) >= 0:
+                    h.expire(now)
         except MemoryError:
             gc.collect()
+        except Exception as e:  # noqa: BLE001
+            lazy_call("rare", "crashed", self, h, e)
 
     def close(self):
         """Stop every connection and script, and the listener."""
@@ -769,34 +812,30 @@ class Server:
     # ---- routing (SPEC 2, 4, 5) --------------------------------------------
 
     def route(self, conn, req, path):
-        """Answer req for the decoded URL path: a script, a file or a folder."""
-        fs = self.root + path
+        """Answer req for the decoded URL path: a script, a file or a folder.
+
+        The path names a file under ROOT, or under an alias's folder once the alias's
+        prefix is cut off; an alias of a program runs it for its prefix and below.
+        """
+        root = self.root
+        sub = path  # the part of path below root
+        if self.cfg.alias:
+            hit = self.alias(path)
+            if hit is not None:
+                root, cut = hit
+                sub = path[cut:]
+                if self.run_program(conn, req, path[:cut], root, sub):
+                    return
+        fs = root + sub
         try:
             st = compat.stat(fs)
-        except OSError:
-            # /cgi-bin/app.py/a/b: a script among the leading segments, or nothing
-            i = 0
-            while True:
-                i = path.find("/", i + 1)
-                if i < 0:
-                    raise HTTPError("no such file", 404)
-                head = path[:i]
-                fs = self.root + head
-                try:
-                    st = compat.stat(fs)
-                except OSError:
-                    raise HTTPError("no such file", 404)
-                if st[0] & compat.S_IFMT != compat.S_IFDIR:
-                    interp = self.interpreter(fs, head, st[0])
-                    if interp is None:
-                        raise HTTPError("no such file", 404)
-                    self.run_script(conn, req, head, fs, path[i:], interp, st)
-                    return
+        except OSError as e:
+            self.route_path_info(conn, req, path, root, sub, e)
+            return
         mode, size, mtime = st
-        if self.realpath is not None:
-            self.check_inside(fs)  # hostserver: no symlink out of ROOT
+        self.check(fs, sub, mode, root)
         if mode & compat.S_IFMT == compat.S_IFDIR:
-            lazy_call("rare", "directory", self, conn, req, path, fs)  # index, 301, listing
+            lazy_call("rare", "directory", self, conn, req, path, fs, root)  # index, listing
             return
         interp = self.interpreter(fs, path, mode)
         if interp is not None:
@@ -809,20 +848,125 @@ class Server:
             raise HTTPError("method not allowed on a static file", 405)
         conn.send_file(fs, size, mtime, path)
 
+    def route_path_info(self, conn, req, path, root, sub, err):
+        """root + sub is no file: /cgi-bin/app.py/a/b runs a script among the leading
+        segments with the rest as PATH_INFO; else 404 (403 in an unreadable folder)."""
+        if err.errno == errno.EACCES:
+            raise self.unreadable(root + sub, err)
+        cut = len(path) - len(sub)
+        i = 0
+        while True:
+            i = sub.find("/", i + 1)
+            if i < 0:
+                raise HTTPError("no such file", 404)
+            fs = root + sub[:i]
+            try:
+                st = compat.stat(fs)
+            except OSError:
+                raise HTTPError("no such file", 404)
+            if st[0] & compat.S_IFMT != compat.S_IFDIR:
+                self.check(fs, sub[:i], st[0], root)
+                head = path[: cut + i]
+                interp = self.interpreter(fs, head, st[0])
+                if interp is None:
+                    raise HTTPError("no such file", 404)
+                self.run_script(conn, req, head, fs, sub[i:], interp, st)
+                return
+
+    def check(self, fs, sub, mode, root):
+        """Refuse what a path must not reach (SPEC 4): a dot name (404, as if missing),
+        anything but a file or a folder (403, never opened: a FIFO would block the
+        loop), a real path leaving root when symlinks are not followed (403).
+
+        sub is the part of the URL path below root, fs = root + sub.
+        """
+        if "/." in sub and not self.cfg.serve_dotfiles and self.hidden(sub):
+            raise HTTPError("no such file", 404)
+        kind = mode & compat.S_IFMT
+        if kind != compat.S_IFREG and kind != compat.S_IFDIR:
+            raise HTTPError("not a file or a folder", 403)
+        if self.realpath is not None:
+            self.check_inside(fs, root)  # hostserver, with follow_symlinks off
+
+    def hidden(self, path):
+        """Whether path has a segment starting with "." that is refused: any but a
+        leading /.well-known (RFC 8615), whose own dot names are refused again."""
+        if path.startswith("/.well-known") and (len(path) == 12 or path[12] == "/"):
+            return path.find("/.", 12) >= 0
+        return "/." in path
+
+    def alias(self, path):
+        """(target, prefix length) of the longest alias prefix of path, or None.
+
+        A prefix matches whole segments: /git matches /git and /git/x, not /gitx
+        (config.py keeps prefixes without a trailing slash; "/" is "").
+        """
+        best = None
+        longest = -1
+        for prefix, target in self.cfg.alias.items():
+            n = len(prefix)
+            if n > longest and path.startswith(prefix) and (len(path) == n or path[n] == "/"):
+                best = target
+                longest = n
+        return None if best is None else (best, longest)
+
+    def run_program(self, conn, req, prefix, target, rest):
+        """An alias to a file runs it for prefix and all below (SCRIPT_NAME prefix,
+        PATH_INFO the rest): True when it did; False for an alias to a folder."""
+        try:
+            st = compat.stat(target)
+        except OSError as e:
+            raise self.unreadable(target, e)
+        mode = st[0]
+        if mode & compat.S_IFMT != compat.S_IFREG:
+            return False
+        interp = self.interpreter(target, None, mode)
+        if interp is None:
+            self.log("cgi: %s is not executable and no --cgi mapping runs it" % target)
+            raise ScriptError("the script could not run")
+        self.run_script(conn, req, prefix, target, rest or None, interp, st)
+        return True
+
     def interpreter(self, fs, path, mode):
-        """The interpreter of a mapped script ("" = run itself), or None for a plain file."""
-        name = path[path.rfind("/") + 1 :]
+        """The interpreter of a mapped script ("" = run itself), or None for a plain file.
+
+        path is the file's URL path; None for an alias's program, which runs itself
+        when no extension mapping applies (as a file in a cgi_dirs folder does).
+        """
+        name = fs[fs.rfind("/") + 1 :]
         dot = name.rfind(".")
         ext = name[dot:] if dot > 0 else ""
         interp = self.cfg.cgi.get(ext)
         executable = mode & 0o111
         if interp is None:
-            if path.startswith("/cgi-bin/") and executable:
+            if executable and (path is None or self.in_cgi_dir(path)):
                 return ""
             return None
         if interp == "" and not executable and ext == ".sh":
             return "/bin/sh"
         return interp
+
+    def in_cgi_dir(self, path):
+        """Whether the URL path is below one of cfg.cgi_dirs (whole segments)."""
+        for prefix in self.cfg.cgi_dirs:
+            n = len(prefix)
+            if len(path) > n and path[n] == "/" and path.startswith(prefix):
+                return True
+        return False
+
+    def open_file(self, fs):
+        """fs opened for reading; HTTPError 404 when it vanished, 403 when unreadable."""
+        try:
+            return open(fs, "rb")
+        except OSError as e:
+            raise self.unreadable(fs, e)
+
+    def unreadable(self, fs, err):
+        """The HTTPError for a file or folder that could not be read (logged)."""
+        self.log("http: cannot read %s: %s" % (fs, err))
+        if err.errno == errno.ENOENT:
+            return HTTPError("no such file", 404)
+        return HTTPError("not readable", 403)
 
     def run_script(self, conn, req, script_name, fs, path_info, interp, stamp=None):
         # every method the parser lets through may run a script (SPEC 5)

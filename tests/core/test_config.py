@@ -12,8 +12,11 @@ SPEC_DEFAULTS = {
     "root": ".",  # section 2: the current folder
     "listing": True,  # section 4: on unless --no-listing
     "runner": "subprocess",  # section 2 / 5 (Linux)
-    "script_timeout": 30,  # section 7.6
-    "max_output": 1024 * 1024,  # section 7.5 (Linux)
+    "script_timeout": 30,  # section 7.6 (issue 10: without progress)
+    "script_max_time": None,  # issue 10: no bound on Linux
+    "max_output": None,  # section 7.5 (issue 10: no cap on Linux)
+    "buffer_output": 64 * 1024,  # issue 10: collected for a Content-Length
+    "body_buffer": 64 * 1024,  # issue 9: request body held per connection
     "max_script_header": 8 * 1024,  # section 7.1
     "max_request_line": 4 * 1024,  # section 3: 414
     "max_header_bytes": 8 * 1024,  # section 3: 431
@@ -31,6 +34,12 @@ SPEC_LIMITS = ("max_body", "max_connections", "buffer_size", "backlog")
 
 # (key, value) pairs apply() takes.
 GOOD = (
+    ("max_output", None),  # no cap
+    ("max_output", 1),
+    ("script_max_time", None),
+    ("script_max_time", 0.5),
+    ("buffer_output", 1),
+    ("body_buffer", 1),
     ("host", "0.0.0.0"),
     ("host", ""),
     ("port", 0),  # the OS chooses
@@ -68,6 +77,12 @@ GOOD = (
 
 # (key, value) pairs apply() refuses. JSON gives bool, int, float, str, None, list, dict.
 BAD = (
+    ("max_output", 0),
+    ("max_output", "1"),
+    ("script_max_time", 0),
+    ("script_max_time", "none"),
+    ("buffer_output", None),
+    ("body_buffer", 0),
     ("host", 1),
     ("host", None),
     ("host", ["a"]),
@@ -172,7 +187,7 @@ def test_defaults_of_other_modules_agree():
     assert cfg.max_header_bytes == http11.DEFAULT_MAX_HEADER_BYTES
     assert cfg.max_headers == http11.DEFAULT_MAX_HEADERS
     assert cfg.max_script_header == gateway.DEFAULT_MAX_HEADER_BYTES
-    assert cfg.max_output == gateway.DEFAULT_MAX_OUTPUT
+    assert cfg.max_output is None and gateway.ScriptOutput().max_output is None
     assert cfg.path_env == gateway.DEFAULT_PATH_ENV
 
 

@@ -715,26 +715,24 @@ def test_script_output_max_output():
 
 def test_script_output_streaming():
     head = b"Content-Type: a\r\n\r\n"
-    out = ScriptOutput(max_output=10, stream=True)
+    out = ScriptOutput()
     out.feed(head + b"first")
     assert out.head_done
     assert out.take_body() == [b"first"]
     assert out.body == [] and out.take_body() == []
     for _ in range(100):
-        out.feed(b"0123456789")  # far past max_output: no cap when streaming
+        out.feed(b"0123456789")  # no max_output: no cap
     chunks = out.take_body()
     assert len(chunks) == 100 and b"".join(chunks) == b"0123456789" * 100
     assert out.body_len == 1005
     assert out.total == len(head) + 1005
     out.finish()
     # The header block limit still holds.
-    expect_error(
-        [b"X: " + b"z" * 100], "cgi: header block over 50 bytes", max_header=50, stream=True
-    )
+    expect_error([b"X: " + b"z" * 100], "cgi: header block over 50 bytes", max_header=50)
     # Streaming splits: whatever the split, the chunks add up to the body.
     raw = head + b"abc" * 10
     for chunks in ways(raw):
-        out = ScriptOutput(stream=True)
+        out = ScriptOutput()
         got = []
         for chunk in chunks:
             out.feed(chunk)
@@ -745,23 +743,30 @@ def test_script_output_streaming():
 
 def test_script_output_defaults():
     out = ScriptOutput()
-    assert out.max_header == 8192 and out.max_output == 1048576 and out.stream is False
+    assert out.max_header == 8192 and out.max_output is None
     assert out.head_done is False and out.total == 0
-    # 1 MiB in 16 KiB reads of one bytes object (bytes chunks are kept, not copied, so
-    # this fits MicroPython's default heap).
+    # No cap by default: 1 MiB and more in 16 KiB reads of one bytes object (bytes
+    # chunks are kept, not copied, so this fits MicroPython's default heap).
     head = b"Content-Type: a\n\n"
     piece = b"x" * 16384
+    out.feed(head)
+    for _ in range(64):
+        out.feed(piece)
+    assert out.total == len(head) + 64 * 16384 and out.body_len == 64 * 16384
+    out.finish()
+    # With a cap, one byte past it is an error.
+    out = ScriptOutput(max_output=1048576)
     out.feed(head)
     for _ in range(63):
         out.feed(piece)
     out.feed(piece[len(head) :])
-    assert out.total == 1048576 and out.body_len == 1048576 - len(head)
+    assert out.total == 1048576
     try:
         out.feed(b"!")
     except ScriptError as e:
         assert e.args[0] == "cgi: output over max_output (1048576 bytes)"
     else:
-        raise AssertionError("no default cap")
+        raise AssertionError("no cap")
 
 
 def test_script_output_long_header_blocks():

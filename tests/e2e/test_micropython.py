@@ -1,13 +1,15 @@
 """The firmware on the real MicroPython interpreter, over real sockets (issue 3, SPEC 8).
 
-A board folder (microcgi/*.mpy compiled with mpy-cross, main.py, config.json, www/) is
-built in a temporary folder and run as `micropython -X heapsize=N main.py`, exactly as a
-board boots, with the 64 KiB heap of issue 3. One server serves every test of this module
+A board's flash (lib/microcgi/*.mpy, main.py, config.json, www/) is built in a temporary
+folder by tools/deploy.py's build_flash, the files deploy puts on a board, and run as
+`micropython -X heapsize=N -m main` (sys.path "", .frozen, lib, as a board's), exactly as
+a board boots, with the 64 KiB heap of issue 3. One server serves every test of this module
 in turn, and every test ends by checking that the server still answers: a script that
 times out, overflows its cap, raises or exhausts the heap must cost that one request only.
 """
 
 import contextlib
+import os
 import socket
 import subprocess
 import threading
@@ -16,7 +18,7 @@ import time
 import pytest
 from helpers import request
 
-from bench.heap import MICROPYTHON, MPY_CROSS, BoardServer, build_board
+from bench.heap import BOARD_PATH, BOARD_RUN, MICROPYTHON, MPY_CROSS, BoardServer, build_board
 
 pytestmark = pytest.mark.skipif(
     not (MICROPYTHON and MPY_CROSS),
@@ -33,6 +35,8 @@ SMALL = bytes((i * 7 + 13) % 95 + 32 for i in range(1023)) + b"\n"
 
 # The board heap issue 3 asks for: every test of this module runs on one server with it.
 TARGET_HEAP = 64 * 1024
+# What must still be free in it after every other test (issue 9): see test_heap_margin.
+HEAP_MARGIN = 4 * 1024
 
 SCRIPTS = {
     # query string, method, body and its headers, echoed back
@@ -81,6 +85,17 @@ def main(environ, stdin, stdout):
     check(42)
 """,
     # keeps everything it allocates until the heap is gone
+    # the heap as the server sees it while it serves this request
+    "heap.py": """
+import gc
+import micropython
+
+def main(environ, stdin, stdout):
+    gc.collect()
+    micropython.mem_info()
+    stdout.write(b"Content-Type: text/plain\\r\\n\\r\\n")
+    stdout.write(b"free=%d used=%d\\n" % (gc.mem_free(), gc.mem_alloc()))
+""",
     "hog.py": """
 def main(environ, stdin, stdout):
     stdout.write(b"Content-Type: text/plain\\r\\n\\r\\n")
@@ -196,22 +211,43 @@ def test_post_to_script(board):
     assert_alive(board)
 
 
+def cut_short(port, path):
+    """GET path on HTTP/1.1 and read until the close: (head, body) of a response that
+    must be visibly cut short (issue 10): chunked, with no last chunk. body is the
+    de-chunked bytes that came."""
+    with socket.create_connection(("127.0.0.1", port), SCRIPT_TIMEOUT + 8) as sock:
+        sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+        raw = b""
+        while True:
+            data = sock.recv(4096)
+            if not data:
+                break
+            raw += data
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), raw
+    assert b"\r\nTransfer-Encoding: chunked" in head and b"Content-Length" not in head, head
+    body = b""
+    while rest:
+        size, _, rest = rest.partition(b"\r\n")
+        n = int(size, 16)
+        assert n, "a last chunk: the response looks complete"
+        body += rest[:n]
+        assert rest[n : n + 2] == b"\r\n"
+        rest = rest[n + 2 :]
+    return head, body
+
+
 def test_generator_timeout_sends_partial_output(board):
-    status, headers, body = request(board.port, "GET", "/slow.py", timeout=SCRIPT_TIMEOUT + 8)
-    # a complete header block was produced: what came before the deadline, then close
-    assert status == 200
+    # a complete header block was produced: what came before the deadline, cut short
+    _, body = cut_short(board.port, "/slow.py")
     assert body == b"partial\n"
-    assert headers["content-length"] == [str(len(body))]
-    assert headers["connection"] == ["close"]
-    assert wait_output(board, "slow.py: timed out"), board.output()
+    assert wait_output(board, "slow.py: timed out; response cut short"), board.output()
     assert_alive(board)
 
 
 def test_write_timeout_sends_partial_output(board):
-    status, headers, body = request(board.port, "GET", "/stall.py", timeout=SCRIPT_TIMEOUT + 8)
-    assert status == 200
+    _, body = cut_short(board.port, "/stall.py")
     assert body == b"before\n"
-    assert headers["connection"] == ["close"]
     assert_alive(board)
 
 
@@ -219,7 +255,7 @@ def test_generator_does_not_block_other_clients(board):
     result = {}
 
     def slow():
-        result["slow"] = request(board.port, "GET", "/slow.py", timeout=SCRIPT_TIMEOUT + 8)
+        result["slow"] = cut_short(board.port, "/slow.py")
 
     thread = threading.Thread(target=slow)
     thread.start()
@@ -230,7 +266,7 @@ def test_generator_does_not_block_other_clients(board):
         assert "slow" not in result  # answered while the script was still working
     finally:
         thread.join(SCRIPT_TIMEOUT + 10)
-    assert result["slow"][0] == 200 and result["slow"][2] == b"partial\n"
+    assert result["slow"][1] == b"partial\n"
     assert_alive(board)
 
 
@@ -270,13 +306,38 @@ def test_still_serving_after_everything(board):
     assert "Traceback" not in board.output().replace("boom.py: Traceback", "")
 
 
+def test_heap_margin(board):
+    """The 64 KiB set passes with room to spare: after every test above, while it serves
+    one more request (its own buffers and environ included), the server has at least
+    HEAP_MARGIN (4 KiB) of its heap free, after a collection.
+
+    The choice of issue 9 between this and running the set at 60 KiB: the set needs more
+    than 60 KiB with this firmware, so the margin is measured here. It is free heap, not
+    the smallest heap the set passes in (requests need more while they run, and the heap
+    fragments); it catches what grows the server's resident heap, such as source paths
+    carried in the .mpy files (a board keeps each module's source name in RAM).
+    """
+    status, _, body = request(board.port, "GET", "/heap.py")
+    assert status == 200, board.output()[-1500:]
+    fields = dict(item.split(b"=") for item in body.split())
+    free, used = int(fields[b"free"]), int(fields[b"used"])
+    assert free >= HEAP_MARGIN, "%d bytes free of %d (used %d); mem_info:\n%s" % (
+        free,
+        free + used,
+        used,
+        board.output()[-400:],
+    )
+    assert_alive(board)
+
+
 def test_port_0_is_refused_with_a_reason(tmp_path):
     # MicroPython's sockets have no getsockname(): a server on "any free port" could not
     # say which one it got, so it does not start, and says why (the REPL stays usable)
     folder = build_board(tmp_path / "board", None, {"port": 0})
     done = subprocess.run(
-        [MICROPYTHON, "-X", "heapsize=%d" % TARGET_HEAP, "main.py"],
+        [MICROPYTHON, "-X", "heapsize=%d" % TARGET_HEAP, *BOARD_RUN],
         cwd=folder,
+        env=dict(os.environ, MICROPYPATH=BOARD_PATH),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         timeout=30,

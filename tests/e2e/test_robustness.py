@@ -49,6 +49,16 @@ sys.stdin.buffer.read()
 time.sleep(60)
 """
 
+# Silent for a second, then a line of output, then silent again.
+LATE_PY = b"""\
+import sys, time
+sys.stdin.buffer.read()
+time.sleep(1)
+sys.stdout.write("Content-Type: text/plain\\r\\n\\r\\nlate\\n")
+sys.stdout.flush()
+time.sleep(60)
+"""
+
 
 @pytest.fixture
 def site(tmp_path):
@@ -61,6 +71,7 @@ def site(tmp_path):
         ("big.py", BIG_PY),
         ("endless.py", ENDLESS_PY),
         ("sleepy.py", SLEEPY_PY),
+        ("late.py", LATE_PY),
     ):
         (root / "cgi-bin" / name).write_bytes(text)
         (root / "cgi-bin" / name).chmod(0o755)
@@ -219,9 +230,14 @@ def test_client_vanishing_mid_request(serve, site, rude):
         + b"z" * 500,
         b"POST /cgi-bin/echo.py HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"10\r\n0123456789abcdef\r\n4",
-        # A script that sleeps after reading its body: the client leaves before any output.
-        b"POST /cgi-bin/sleepy.py HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi",
     ]
+    if rude:
+        # A script that sleeps after reading its body: the client leaves before any
+        # output. A reset is seen at once; a plain close looks like a client that only
+        # shut down its sending side (test_client_closing_during_a_silent_script).
+        partials.append(
+            b"POST /cgi-bin/sleepy.py HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi"
+        )
     for data in partials:
         sock = connect(srv.port)
         sock.sendall(data)
@@ -368,5 +384,20 @@ def test_garbage_after_a_good_request_on_the_same_connection(serve, site):
     second = response.find(b"HTTP/1.1 ", 10)
     assert second > 0, response
     assert status_of(response[second:]) == 400
+    assert_serving(srv)
+    assert_nothing_leaked(srv, fds)
+
+
+def test_client_closing_during_a_silent_script(serve, site):
+    """Issue 10: a client that closes (FIN, no reset) after a complete request looks like
+    one that only half-closed, so the server goes on; it learns that the client is gone
+    when it next sends (here the script's first streamed line: the peer answers with a
+    reset) and stops the script then, long before the script's 60 s sleep ends."""
+    srv = start(serve, site, "--stream-output")
+    fds = baseline(srv)
+    sock = connect(srv.port)
+    sock.sendall(b"POST /cgi-bin/late.py HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
+    time.sleep(0.2)
+    sock.close()
     assert_serving(srv)
     assert_nothing_leaked(srv, fds)
