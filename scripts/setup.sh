@@ -5,13 +5,14 @@
 # pyproject.toml, except byte-compile the code that changed.
 #
 #   scripts/setup.sh                 the venv only
-#   scripts/setup.sh --system-deps   also apt-get install php-cgi (as root, where apt-get exists)
+#   scripts/setup.sh --system-deps   also apt-get install php-cgi and libcgi-pm-perl (Perl's
+#                                    CGI.pm), as root where apt-get exists
 #
 # Environment: VENV (default .venv), PYTHON (default python3.11, else python3).
 set -euo pipefail
 
 usage() {
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 system_deps=0
@@ -60,17 +61,25 @@ if command -v flock >/dev/null 2>&1; then
     flock 9
 fi
 
-if [ $system_deps = 1 ]; then
-    if command -v php-cgi >/dev/null 2>&1; then
+system_dep() { # system_dep PACKAGE CHECK...: apt-get install PACKAGE unless CHECK succeeds
+    local pkg=$1
+    shift
+    if "$@" >/dev/null 2>&1; then
         :
     elif can_apt; then
-        say "installing php-cgi (apt-get)"
-        apt_install php-cgi ||
-            warn "could not install php-cgi with apt-get; the tests that need it will be skipped"
+        say "installing $pkg (apt-get)"
+        apt_install "$pkg" ||
+            warn "could not install $pkg with apt-get; the tests that need it will be skipped"
     else
-        warn "php-cgi is not installed and this is not root with apt-get; the tests that need it" \
-            "will be skipped (install it with: sudo apt-get install php-cgi)"
+        warn "$pkg is not installed and this is not root with apt-get; the tests that need it" \
+            "will be skipped (install it with: sudo apt-get install $pkg)"
     fi
+}
+
+if [ $system_deps = 1 ]; then
+    system_dep php-cgi command -v php-cgi
+    # Perl's CGI.pm, for the Perl CGI tests and gitweb (which Debian's git package ships)
+    system_dep libcgi-pm-perl perl -MCGI -e1
 fi
 
 # Byte-compile the server's code (what changed since last time). Python writes .pyc files

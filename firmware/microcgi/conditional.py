@@ -1,8 +1,10 @@
 # Conditional and range requests on static files (RFC 9110 sections 13 and 14):
-# static.evaluate() and the HTTP-date parser. Apart from static.py so that a
-# board loads this code only for a request that carries If-None-Match,
-# If-Modified-Since or Range (the server drops it again afterwards).
-from microcgi.compat import MONTHS
+# static.evaluate(), the HTTP-date parser, and the answers (304, 416, 206) for
+# server.Connection.send_file(). Apart from server.py and static.py so that a board
+# loads this code only for a request that carries If-None-Match, If-Modified-Since or
+# Range (the server drops it again afterwards). A Range with several ranges loads
+# microcgi.byteranges too.
+from microcgi.compat import MONTHS, lazy_call
 
 
 def parse_http_date(value):
@@ -67,15 +69,10 @@ def _int(digits):
     return int(digits)
 
 
-def _range(value, size):
-    """(status, start, end) for a Range value, or None to ignore it and send 200."""
-    unit, eq, spec = value.partition(b"=")
-    if not eq or unit.strip().lower() != b"bytes":
-        return None  # unknown range unit: ignore (RFC 9110 section 14.2)
-    specs = [s for s in spec.split(b",") if s.strip()]  # empty list elements are allowed
-    if len(specs) != 1:
-        return None  # several ranges (or none): we may send the whole file instead
-    first, dash, last = specs[0].partition(b"-")
+def _one(spec, size):
+    """(start, end_exclusive) of one range-spec (bytes), False when it is unsatisfiable,
+    None when it is not a range-spec at all. A suffix on an empty file is (0, 0)."""
+    first, dash, last = spec.partition(b"-")
     if not dash:
         return None
     if not first.strip():
@@ -84,28 +81,50 @@ def _range(value, size):
         if n < 0:
             return None
         if n == 0:
-            return (416, 0, 0)
-        if size == 0:
-            # RFC 9110 section 14.1.1 calls this satisfiable, but a 206 cannot describe
-            # zero bytes (Content-Range has no empty form): send the empty file as 200.
-            return (200, 0, 0)
-        return (206, max(size - n, 0), size)
+            return False
+        return (max(size - n, 0), size)
     start = _int(first)
     if start < 0:
         return None
     if last.strip():
         end = _int(last)
         if end < start:
-            return None  # invalid range-spec (also non-digits): ignore the header
+            return None  # invalid range-spec (also non-digits)
         end += 1
     else:
         end = size
     if start >= size:
         # first-pos at or past the end (so any first-pos on an empty file, "bytes=0-"
-        # included) does not overlap the representation: 416, with
-        # Content-Range "bytes */size" added by the server.
+        # included) does not overlap the representation
+        return False
+    return (start, min(end, size))
+
+
+def _range(value, size):
+    """(status, start, end) for a Range value, or None to ignore it and send 200.
+
+    Several ranges (microcgi.byteranges) may give (206, None, [(start, end), ...]).
+    """
+    unit, eq, spec = value.partition(b"=")
+    if not eq or unit.strip().lower() != b"bytes":
+        return None  # unknown range unit: ignore (RFC 9110 section 14.2)
+    specs = [s for s in spec.split(b",") if s.strip()]  # empty list elements are allowed
+    if len(specs) != 1:
+        if not specs:
+            return None
+        return lazy_call("byteranges", "several", specs, size)
+    r = _one(specs[0], size)
+    if r is None:
+        return None
+    if not r:
+        # first-pos at or past the end, or "-0": 416, with Content-Range "bytes */size"
+        # added by the server
         return (416, 0, 0)
-    return (206, start, min(end, size))
+    if r[0] == r[1]:
+        # a suffix of the empty file: RFC 9110 section 14.1.1 calls this satisfiable,
+        # but a 206 cannot describe zero bytes (Content-Range has no empty form)
+        return (200, 0, 0)
+    return (206, r[0], r[1])
 
 
 def evaluate(method, get_header, size, mtime, tag):
@@ -118,10 +137,13 @@ def evaluate(method, get_header, size, mtime, tag):
          (or a list of dates) is ignored.
       3. Range, for GET only (HEAD and others ignore it, section 14.2), and only when
          there is no If-Range or If-Range matches (strong ETag match, or the exact
-         Last-Modified date). One byte range: "a-b" (b clamped to size - 1), "a-",
-         "-n" (the last n bytes; all of them if n > size). Several ranges, another
-         unit or a malformed value -> the whole file (200), as the RFC allows.
-         A first-pos at or beyond the end, or "-0" -> 416.
+         Last-Modified date). A byte range: "a-b" (b clamped to size - 1), "a-",
+         "-n" (the last n bytes; all of them if n > size). A first-pos at or beyond
+         the end, or "-0", is unsatisfiable: left out of a list, 416 when none is
+         left. Several ranges: joined when they overlap or touch; one range left
+         is a plain 206, else a multipart/byteranges one. More than 16
+         ranges, ranges adding up to more than the file, another unit or a
+         malformed value -> the whole file (200), as the RFC allows.
     If-Match and If-Unmodified-Since are not evaluated: a static GET/HEAD would only
     turn a success into 412, and the server offers no unsafe methods on files.
 
@@ -131,7 +153,8 @@ def evaluate(method, get_header, size, mtime, tag):
         size, mtime: the file's size in bytes and its unix mtime.
         tag: the file's etag(size, mtime).
     Returns:
-        (200, 0, size), (206, start, end_exclusive), (304, 0, 0) or (416, 0, 0).
+        (200, 0, size), (206, start, end_exclusive), (304, 0, 0) or (416, 0, 0);
+        several ranges: (206, None, [(start, end_exclusive), ...]).
     """
     if isinstance(method, str):
         method = method.encode()
@@ -156,3 +179,34 @@ def evaluate(method, get_header, size, mtime, tag):
                 if answer is not None:
                     return answer
     return (200, 0, size)
+
+
+def answer(conn, fs, size, mtime, entry):
+    """A GET or HEAD of a static file fs with If-None-Match, If-Modified-Since or Range.
+
+    entry is server.Server.file_entry()'s. Returns None once a 304 or a 416 is queued,
+    else (start, end) of the bytes to send, with the head queued when it is a 206.
+    Several ranges: the multipart head is queued and its body is set up as the
+    connection's file (byteranges.multipart()); the result is then (0, 0).
+    """
+    req = conn.req
+    status, start, end = evaluate(req.method, req.header, size, mtime, entry[2])
+    if status == 304:
+        conn.head(304, "Not Modified", (), None, raw=entry[3])
+        conn.finish()
+        return None
+    if status == 416:
+        conn.respond(
+            416, [(b"Content-Range", b"bytes */%d" % size)], b"416 Range Not Satisfiable\n"
+        )
+        return None
+    if status == 206:
+        if start is None:
+            lazy_call("byteranges", "multipart", conn, fs, size, end, entry[3])
+            return 0, 0
+        rng = [(b"Content-Range", b"bytes %d-%d/%d" % (start, end - 1, size))]
+        conn.head(206, "Partial Content", rng, end - start, raw=entry[3])
+    return start, end
+
+
+# -- multipart/byteranges (RFC 9110 section 14.6) --------------------------------------

@@ -24,6 +24,12 @@ _NOT_HTTP_VARS = (b"content-length", b"proxy")
 # Script headers the server drops because it owns the framing (SPEC 7.4).
 _FRAMING = (b"connection", b"keep-alive", b"transfer-encoding", b"content-length")
 
+# Bits of parse_script_headers()' "own": the script sent a header that replaces the
+# server's own line (issue 10: never two Date or Server lines in one response). The
+# server has the same constants.
+_OWN_DATE = const(1)
+_OWN_SERVER = const(2)
+
 
 # -- decoding ------------------------------------------------------------------------------
 
@@ -185,8 +191,8 @@ def parse_script_headers(block):
         block: bytes, the header lines without the terminating empty line; lines end
             in CRLF or LF, mixed. A final line ending is allowed.
     Returns:
-        (status, reason, headers, local_redirect):
-        status: int. 200 when the script gave no Status, 302 for an absolute (or
+        (status, reason, headers, local_redirect, own):
+        status: int, 200-599. 200 when the script gave no Status, 302 for an absolute (or
             relative, as Apache and Go do) Location without Status, 200 as a
             placeholder for a local redirect.
         reason: str from the Status line (UTF-8, else "?" for non-ASCII bytes), or None:
@@ -195,8 +201,11 @@ def parse_script_headers(block):
             without Status and without the framing headers the server owns.
         local_redirect: str path (and query) when Location is a local path ("/...")
             and there is no Status; the server serves it as a fresh GET. Else None.
+        own: bits, 1 when the script sent Date, 2 when it sent Server (they stay
+            in headers; the server then leaves out its own line), else 0.
     Raises:
-        ScriptError: a malformed line, a bad or repeated Status, an empty or repeated
+        ScriptError: a malformed line, a bad or repeated Status (1xx included: an
+            interim response cannot end a CGI response), an empty or repeated
             Location, or none of Content-Type, Location, Status.
     """
     if block[-1:] == b"\n":
@@ -205,6 +214,7 @@ def parse_script_headers(block):
     reason = None
     location = None
     has_ctype = False
+    own = 0
     headers = []
     for line in block.split(b"\n") if block else ():
         if line[-1:] == b"\r":
@@ -220,15 +230,17 @@ def parse_script_headers(block):
             if status is not None:
                 raise ScriptError("cgi: repeated Status header")
             # RFC 3875 6.3.3: Status = "Status:" status-code SP reason-phrase; the reason
-            # is optional here, the code exactly three digits, 100-599 (Go host.go also
-            # reads three digits, but does not check what follows them).
+            # is optional here, the code exactly three digits, 200-599 (Go host.go also
+            # reads three digits, but does not check what follows them). A 1xx is an
+            # interim response: alone it would leave the client waiting for the final
+            # one (curl: "Received HTTP/0.9"), so it is refused like any bogus status.
             code = value[:3]
             rest = value[3:]
             if (
                 len(code) != 3
                 or not code.isdigit()
                 or (rest and rest[0] not in b" \t")
-                or not 100 <= int(code) <= 599
+                or not 200 <= int(code) <= 599
             ):
                 raise ScriptError("cgi: bogus status %r" % value)
             status = int(code)
@@ -245,6 +257,10 @@ def parse_script_headers(block):
             location = value
         elif lname == b"content-type":
             has_ctype = True
+        elif lname == b"date":
+            own |= _OWN_DATE
+        elif lname == b"server":
+            own |= _OWN_SERVER
         headers.append((name, value))
 
     if status is None and location is None and not has_ctype:
@@ -258,7 +274,7 @@ def parse_script_headers(block):
                 local_redirect = _text(location)
             else:  # RFC 3875 6.2.3 client redirect
                 status = 302
-    return status, reason, headers, local_redirect
+    return status, reason, headers, local_redirect, own
 
 
 # -- collecting raw output (SPEC 7.1, 7.5) -------------------------------------------------
@@ -272,7 +288,8 @@ class ScriptOutput:
     """Incremental collector of a script's raw CGI output (header block, blank line, body).
 
     feed() takes the output in any split; once the blank line has arrived, head_done is
-    True and status, reason, headers, local_redirect are set (see parse_script_headers).
+    True and status, reason, headers, local_redirect, own are set (see
+    parse_script_headers).
     The body is kept as the list of chunks body (body_len bytes), each copied once;
     take_body() hands the pending chunks over in streaming mode. With join, pieces
     shorter than join bytes are gathered in bytearray chunks of about that size: on
@@ -287,6 +304,7 @@ class ScriptOutput:
     join = 0
     head_done = False
     status = reason = headers = local_redirect = None
+    own = 0
     body_len = 0
     error = None
 
@@ -384,7 +402,9 @@ class ScriptOutput:
                 except ScriptError as e:
                     self._fail(e.args[0])
                 self._hdr = hdr = None
-                self.status, self.reason, self.headers, self.local_redirect = parsed
+                self.status, self.reason, self.headers, self.local_redirect, own = parsed
+                if own:
+                    self.own = own
                 self.head_done = True
                 # The block ends inside these new bytes, so the body starts inside data:
                 # it is sliced from there, never from the header copy.

@@ -161,6 +161,8 @@ class Connection(server.Connection):
     def _pump_file(self):
         """sendfile() from the file's own position (send_file() seeks to the start of
         a range) until done (True) or the socket is full (BlockingIOError)."""
+        if not hasattr(self.file, "fileno"):  # byteranges.Parts: multipart/byteranges
+            return super()._pump_file()
         out = self.sock.fileno()
         fd = self.file.fileno()
         while self.file_left:

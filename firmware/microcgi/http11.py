@@ -316,8 +316,11 @@ class RequestParser:
                     raise ProtocolError("bad Content-Length")
                 length = int(value)
             elif name == b"transfer-encoding":
-                if req.chunked or value.lower() != b"chunked":
-                    raise ProtocolError("unsupported Transfer-Encoding", 501)
+                if version == "HTTP/1.0" or req.chunked or value.lower() != b"chunked":
+                    # RFC 9112 6.1: on HTTP/1.0 the framing is faulty (400)
+                    raise ProtocolError(
+                        "unsupported Transfer-Encoding", 400 if version == "HTTP/1.0" else 501
+                    )
                 req.chunked = True
             elif name == b"connection":
                 for token in value.lower().split(b","):
@@ -344,6 +347,11 @@ class RequestParser:
             if length is not None:
                 self.remaining = length
                 req.body_length = length
+        if target[0] == 0x2A:
+            # "*" (OPTIONS * asks about the server, RFC 9112 3.2.4: the only target
+            # left that does not start with "/"): routed as "/" so that the path
+            # decodes, and answered there (rare.directory())
+            req.path = b"/"
         self.request = req
         return req
 

@@ -1,8 +1,8 @@
 # The server's rarely used paths, apart from server.py so that a board loads them
 # only while a request needs one (compat.lazy_call() drops them again afterwards):
-# directory redirects and listings, conditional and range answers for static
-# files, local redirects of scripts (RFC 3875 6.2.2), the access-log line, a
-# script's traceback, and the server's end.
+# directory redirects and listings, OPTIONS *, local redirects of scripts (RFC 3875
+# 6.2.2), the access-log line, a script's traceback, and the server's end.
+# Conditional and range answers for static files are in microcgi.conditional.
 import io
 import os
 
@@ -19,6 +19,11 @@ def directory(server, conn, req, path, fs, root):
     fs is the folder's path (ending in "/" when path does), root the folder that
     path's files are under (ROOT or an alias's): a symlink must not leave it.
     """
+    if req.target == b"*":
+        # OPTIONS * (http11 routes it as "/"): the server's methods (RFC 9110 9.3.7)
+        allow = http11.METHODS.strip().replace(b" ", b", ")
+        conn.respond(200, [(b"Allow", allow)], b"")
+        return
     if path.endswith("/"):
         for name in server.cfg.index:
             try:
@@ -72,29 +77,6 @@ def directory(server, conn, req, path, fs, root):
     unload("microcgi.listing")
     unload("microcgi.urlpath")
     conn.respond(200, [(b"Content-Type", b"text/html; charset=utf-8")], body)
-
-
-def conditional(conn, size, mtime, entry):
-    """A GET or HEAD of a static file with If-None-Match, If-Modified-Since or Range.
-
-    entry is server.Server.file_entry()'s. Returns None once a 304 or a 416 is queued,
-    else (start, end) of the bytes to send, with the head queued when it is a 206.
-    """
-    req = conn.req
-    status, start, end = static.evaluate(req.method, req.header, size, mtime, entry[2])
-    if status == 304:
-        conn.head(304, "Not Modified", (), None, raw=entry[3])
-        conn.finish()
-        return None
-    if status == 416:
-        conn.respond(
-            416, [(b"Content-Range", b"bytes */%d" % size)], b"416 Range Not Satisfiable\n"
-        )
-        return None
-    if status == 206:
-        rng = [(b"Content-Range", b"bytes %d-%d/%d" % (start, end - 1, size))]
-        conn.head(206, "Partial Content", rng, end - start, raw=entry[3])
-    return start, end
 
 
 def local_redirect(conn, location):

@@ -8,8 +8,8 @@
 # A board keeps this module in RAM, so it holds the common paths only: static
 # files, buffered script output, errors. The rest lives in modules loaded when a
 # request needs them and dropped again (compat.lazy_call): directory indexes,
-# redirects and listings, conditional and range answers, local redirects, the
-# access log and close() in microcgi.rare; streamed and NPH output in
+# redirects and listings, local redirects, the access log and close() in
+# microcgi.rare; conditional and range answers in microcgi.conditional; streamed and NPH output in
 # microcgi.stream; listen() in microcgi.startup. On CPython, microcgi.hostserver
 # adds a file cache, sendfile(), lingering closes and the symlink check.
 import errno
@@ -33,6 +33,8 @@ _MAX_PIPELINE = const(65536)  # bytes read ahead of the request being answered
 ACCEPT_ROOM = const(6144)  # free heap wanted before one more client is accepted,
 _FEW = const(2)  # once this many are connected (ACCEPT_ROOM: startup.py reads it too)
 _JOIN_BELOW = const(512)  # a script's writes shorter than this are joined (ScriptOutput)
+_OWN_DATE = const(1)  # bits of a script's own headers (gateway.parse_script_headers):
+_OWN_SERVER = const(2)  # it sent Date, Server (head() then leaves out the server's)
 _mem_free = getattr(gc, "mem_free", None)  # MicroPython
 _MSG_MORE = getattr(socket, "MSG_MORE", 0)  # Linux; MicroPython has no send() flags
 
@@ -253,8 +255,10 @@ class Connection:
                 self.phase = _BUSY
                 self.deadline = ticks_add(ticks_ms(), self.server.header_ms)
                 self.req = ev
-                if ev.body_length and ev.header(b"expect") == b"100-continue":
-                    self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                # RFC 9110 10.1.1: for a body of either framing; ignored on HTTP/1.0
+                if ev.version == "HTTP/1.1" and (ev.body_length or ev.chunked):
+                    if ev.header(b"expect") == b"100-continue":
+                        self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
                 try:
                     self.server.route(self, ev, static.decode_path(ev.path))
                 except HTTPError as e:
@@ -279,20 +283,31 @@ class Connection:
 
     # ---- answering --------------------------------------------------------
 
-    def head(self, status, reason, headers, length, chunked=False, raw=None, body=None):
+    def head(self, status, reason, headers, length, chunked=False, raw=None, body=None, own=0):
         """Queue a response head.
 
-        length None means chunked (chunked=True) or close-delimited; a 304 has
-        neither (RFC 9110 15.4.5) and passes length None, chunked False.
-        raw: header lines already encoded; body: a small body sent with the head
-        in one send() (dropped for HEAD).
+        length None means chunked (chunked=True) or close-delimited. A 204 or a 304
+        has neither, nor a body (RFC 9110 6.4.1, 8.6): for them length, chunked and
+        body are ignored. raw: header lines already encoded; body: a small body sent
+        with the head in one send() (dropped for HEAD). own: _OWN_DATE and _OWN_SERVER
+        bits, when headers hold the script's Date or Server: the server's own line is
+        left out.
+
+        Returns False when no body may follow the head (HEAD, 204, 304): the caller
+        then drops the body pieces.
         """
         req = self.req
         head_only = req is not None and req.method == "HEAD"
-        if req is None or not req.keep_alive or (length is None and not chunked and status != 304):
+        empty = status == 204 or status == 304
+        if empty:
+            length = None
+            chunked = False
+        if req is None or not req.keep_alive or (length is None and not chunked and not empty):
             self.close_after = True
-        parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason.encode()), SERVER_LINE]
-        t = compat.unix_time()
+        parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason.encode())]
+        if not own & _OWN_SERVER:
+            parts.append(SERVER_LINE)
+        t = None if own & _OWN_DATE else compat.unix_time()
         if t is not None:  # a board may not know the time (SPEC 3)
             server = self.server
             if t != server.date[0]:
@@ -313,11 +328,12 @@ class Connection:
         elif req.version == "HTTP/1.0":
             parts.append(b"Connection: keep-alive\r\n")
         parts.append(b"\r\n")
-        if body and not head_only:
+        if body and not (empty or head_only):
             parts.append(body)
         parts = b"".join(parts)
         self.status = status
         self.send(parts)
+        return not (empty or head_only)
 
     def respond(self, status, headers, body):
         """Queue a whole response with a bytes body."""
@@ -386,7 +402,7 @@ class Connection:
         start, end = 0, size
         for header in req.headers:
             if header[0] in static.CONDITIONAL:
-                part = lazy_call("rare", "conditional", self, size, mtime, entry)
+                part = lazy_call("conditional", "answer", self, fs, size, mtime, entry)
                 if part is None:
                     if f is not None:
                         f.close()
@@ -485,7 +501,10 @@ class Connection:
                 # hostserver: a small body goes with the head, in one send()
                 body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
                 pieces = ()
-            self.head(out.status, reason, out.headers, out.body_len, body=body)
+            if not self.head(
+                out.status, reason, out.headers, out.body_len, body=body, own=out.own
+            ):
+                pieces = ()  # a 204 or 304: head() sent no length, so no body either
             for piece in pieces:
                 self.send(piece)
             self.finish()

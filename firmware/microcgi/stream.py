@@ -97,14 +97,16 @@ def send(conn, out, last):
     then the body pieces; with last, the final chunk and the end of the response."""
     req = conn.req
     chunked = req.version == "HTTP/1.1"
-    head_only = req.method == "HEAD"
     if conn.status == 0:
         if out.local_redirect is not None:
             return  # the redirect target answers instead, once the script ends
         reason = out.reason or http11.reason_phrase(out.status)
-        conn.head(out.status, reason, out.headers, None, chunked)
+        conn.head(out.status, reason, out.headers, None, chunked, own=out.own)
+    # HEAD, 204 or 304 (head() then sent no chunked framing either): no body
+    status = conn.status
+    bodiless = req.method == "HEAD" or status == 204 or status == 304
     for piece in out.take_body():
-        if head_only or not piece:
+        if bodiless or not piece:
             continue
         conn.length += len(piece)
         if chunked:
@@ -114,6 +116,6 @@ def send(conn, out, last):
         else:
             conn.send(piece)
     if last:
-        if chunked and not head_only:
+        if chunked and not bodiless:
             conn.send(b"0\r\n\r\n")
         conn.finish()

@@ -342,7 +342,7 @@ def test_parse_script_headers_valid():
         (b"STATUS: 204  ", 204, None, [], None),
         (b"Status:418 I'm a teapot", 418, "I'm a teapot", [], None),
         (b"Status: 500 \tServer  Error ", 500, "Server  Error", [], None),
-        (b"Status: 100", 100, None, [], None),
+        (b"Status: 200", 200, None, [], None),
         (b"Status: 599 x", 599, "x", [], None),
         (b"Status:\t201\tCreated", 201, "Created", [], None),
         (b"Status: 200 Tr\xc3\xa8s bien", 200, "Tr\xe8s bien", [], None),
@@ -409,8 +409,40 @@ def test_parse_script_headers_valid():
     ]
     for block, status, reason, headers, redirect in cases:
         got = parse_script_headers(block)
-        assert got == (status, reason, headers, redirect), (block, got)
+        assert got == (status, reason, headers, redirect, 0), (block, got)
         assert type(got[0]) is int
+
+
+OWN_DATE = 1  # the bits of parse_script_headers()' "own"
+OWN_SERVER = 2
+
+
+def test_parse_script_headers_notes_date_and_server():
+    # issue 10: the script's Date and Server replace the server's; they stay in headers,
+    # and "own" tells the server to leave out its own lines
+    date = (b"Date", b"Sun, 06 Nov 1994 08:49:37 GMT")
+    cases = [
+        (b"Content-Type: a", 0),
+        (b"Content-Type: a\nDate: " + date[1], OWN_DATE),
+        (b"date: x\nContent-Type: a", OWN_DATE),
+        (b"Content-Type: a\nSERVER: gitweb", OWN_SERVER),
+        (b"Server: s\r\nContent-Type: a\r\nDate: d\r\n", OWN_DATE | OWN_SERVER),
+        (b"Content-Type: a\nX-Date: d\nServer-Timing: x", 0),
+    ]
+    for block, own in cases:
+        got = parse_script_headers(block)
+        assert got[4] == own, (block, got)
+    got = parse_script_headers(b"Content-Type: a\r\nDate: " + date[1])
+    assert got[2] == [(b"Content-Type", b"a"), date], got
+    out = ScriptOutput()
+    out.feed(b"Date: d\nServer: s\nContent-Type: a\n\nbody")
+    assert (out.own, out.headers[:2]) == (
+        OWN_DATE | OWN_SERVER,
+        [(b"Date", b"d"), (b"Server", b"s")],
+    )
+    out = ScriptOutput()
+    out.feed(b"Content-Type: a\n\n")
+    assert out.own == 0
 
 
 BAD_BLOCKS = [
@@ -440,6 +472,10 @@ BAD_BLOCKS = [
     b"(Content-Type): a",
     # Status: three digits, 100-599, then nothing or whitespace
     b"Status: 99",
+    b"Status: 100",  # interim statuses are no final response (issue 10: 500)
+    b"Status: 100 Continue\r\nContent-Type: text/plain",
+    b"Status: 101 Switching Protocols",
+    b"Status: 199",
     b"Status: 099 x",
     b"Status: 600",
     b"Status: 999 x",
@@ -479,6 +515,7 @@ def test_parse_script_headers_messages():
         (b"Content-Type text/html", "cgi: malformed header line b'Content-Type text/html'"),
         (b"X: 1", "cgi: no Content-Type, Location or Status header"),
         (b"Status: 2000", "cgi: bogus status b'2000'"),
+        (b"Status: 103 Early Hints", "cgi: bogus status b'103 Early Hints'"),
     ]
     for block, message in cases:
         try:

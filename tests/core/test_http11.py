@@ -192,7 +192,7 @@ def test_request_line():
         # asterisk-form, OPTIONS only (RFC 9112 3.2.4)
         (
             b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
-            {METHOD: "OPTIONS", TARGET: b"*", PATH: b"*", QUERY: None},
+            {METHOD: "OPTIONS", TARGET: b"*", PATH: b"/", QUERY: None},
         ),
     )
     check_table(table)
@@ -718,6 +718,23 @@ def test_transfer_encoding_not_chunked_is_501():
         expect_status(data + b"0\r\n\r\n", 501)
 
 
+def test_transfer_encoding_on_http10_is_400():
+    # RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing
+    # (issue 9, item 7); any coding, with or without Content-Length
+    for headers in (
+        b"Transfer-Encoding: chunked\r\n",
+        b"Transfer-Encoding: gzip\r\n",
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+    ):
+        data = b"POST / HTTP/1.0\r\n" + headers + b"\r\n5\r\nhello\r\n0\r\n\r\n"
+        expect_status(data, 400)
+    # HTTP/1.1 and higher minor versions keep chunked bodies
+    for version in (b"HTTP/1.1", b"HTTP/1.9"):
+        data = b"POST / " + version + b"\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        got = parse_one(data + b"5\r\nhello\r\n0\r\n\r\n")
+        assert got[BODY] == b"hello" and got[CHUNKED], (version, got)
+
+
 def test_bad_content_length_is_400():
     for headers in (
         b"Content-Length: abc\r\n",
@@ -918,3 +935,16 @@ def test_reason_phrase_for_unknown_status():
         phrase = http11.reason_phrase(status)
         assert type(phrase) is str and phrase, status
     assert http11.reason_phrase(299) != http11.reason_phrase(599)
+
+
+# -- OPTIONS * -------------------------------------------------------------------------------
+
+
+def test_options_asterisk():
+    # RFC 9112 3.2.4: "OPTIONS *" asks about the server; the target stays "*" and the
+    # path is "/" (the server answers it, issue 10); "*" with another method is 400
+    req = request_of(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert (req.method, req.target, req.path, req.query) == ("OPTIONS", b"*", b"/", None)
+    req = request_of(b"OPTIONS / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert (req.target, req.path) == (b"/", b"/")
+    expect_status(b"GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400)

@@ -41,10 +41,14 @@ ALLOWED_MODULES = {
 }
 # CPython-only fallbacks that compat.py may import inside an `except` branch.
 COMPAT_FALLBACK_MODULES = {"traceback", "operator"}
-# Files outside the subset: __main__.py (python -m microcgi) and cgi.py (the CGI-process
-# adapter of SPEC 8) are CPython only. hostserver.py stays in the subset although it
-# never goes to a board (tools/deploy.py HOST_ONLY is that list).
-OUTSIDE_SUBSET = {FIRMWARE / "microcgi" / "__main__.py", FIRMWARE / "microcgi" / "cgi.py"}
+# Files outside the subset: __main__.py (python -m microcgi), cgi.py (the CGI-process
+# adapter of SPEC 8) and hostserver.py (CPython's additions to the loop: temporary
+# files, sendfile) are CPython only and never go to a board (tools/deploy.py HOST_ONLY).
+OUTSIDE_SUBSET = {
+    FIRMWARE / "microcgi" / "__main__.py",
+    FIRMWARE / "microcgi" / "cgi.py",
+    FIRMWARE / "microcgi" / "hostserver.py",
+}
 # module -> attributes that MicroPython lacks (or lacks on some ports)
 BANNED_ATTRIBUTES = {"os": {"environ", "path"}, "select": {"select"}}
 
