@@ -142,7 +142,7 @@ class _Task:
             outcome, detail = "error", "exception %s: %s" % (type(e).__name__, e)
             try:
                 gc.collect()  # what the script left: room to load the module that logs it
-                lazy_call("rare", "traceback_lines", self.runner.log, job.name, e)
+                lazy_call("failed", "traceback_lines", self.runner.log, job.name, e)
             except MemoryError:
                 pass  # the job still ends, with its one-line detail
         self._close_gen()

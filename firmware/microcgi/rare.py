@@ -1,14 +1,13 @@
 # The server's rarely used paths, apart from server.py so that a board loads them
 # only while a request needs one (compat.lazy_call() drops them again afterwards):
 # directory redirects and listings, OPTIONS *, local redirects of scripts (RFC 3875
-# 6.2.2), the access-log line, a script's traceback, and the server's end.
+# 6.2.2), the access-log line and the server's end (failures: microcgi.failed).
 # Conditional and range answers for static files are in microcgi.conditional.
-import io
 import os
 
 from microcgi import compat, http11, static
 from microcgi.compat import lazy_call, unload
-from microcgi.errors import Forbidden, HTTPError, ScriptError
+from microcgi.errors import Forbidden, HTTPError
 
 _MAX_REDIRECTS = 5  # SPEC 7.3
 
@@ -118,15 +117,6 @@ def access_line(conn):
     )
 
 
-def traceback_lines(log, name, e):
-    """Log the traceback of exception e, each line prefixed with a script's name."""
-    buf = io.StringIO()
-    compat.print_exception(e, buf)
-    for line in buf.getvalue().split("\n"):
-        if line:
-            log("%s: %s" % (name, line))
-
-
 def close(server):
     """server.Server.close()."""
     for conn in list(server.conns):
@@ -137,92 +127,3 @@ def close(server):
         server.unregister(server.sock)
         server.sock.close()
         server.sock = None
-
-
-def fail(conn, e):
-    """server.Connection.fail(). One request, one answer: when this request's answer
-    is out or on its way already (a static file answered before its body was read),
-    nothing more is sent: the connection closes once that answer is out."""
-    conn.server.log("http: %s from %s" % (e, conn.remote[0]))
-    if conn.status:
-        conn.close_after = True
-        conn.body_done = True
-        if conn.queued_all:
-            conn.maybe_done()
-        else:
-            conn.abort()  # a script's response under way: cut short
-        return
-    conn.phase = 2  # server._BUSY
-    conn.body_done = True
-    job = conn.job
-    conn.job = None
-    if job is not None and job.handle is not None:
-        job.handle.cancel()
-    conn.out = []
-    conn._close_file()
-    conn.error(e.status, str(e), True)
-
-
-def script_failed(conn, job, out, outcome, detail):
-    """server.Connection.script_exit() of a script that left no usable response."""
-    log = conn.server.log
-    if outcome == "timeout":
-        log("%s: timed out before its header block" % job.name)
-        conn.error(504, "the script timed out")
-        return
-    err = job.error
-    if err is None and outcome in ("exit", "closed"):
-        try:
-            out.finish()
-        except ScriptError as e:
-            err = e
-    if err is None:
-        err = ScriptError("cgi: %s" % (detail or outcome))
-    log("%s: %s" % (job.name, err))
-    conn.error(err.status, "the script failed; see the server log")
-
-
-def hold_body(conn, job, data):
-    """server.Connection.hold_body() on a board: 411 past body_buffer."""
-    job.pending_len += len(data)
-    if job.pending_len > conn.server.cfg.body_buffer:
-        conn.job = None
-        conn.fail(HTTPError("chunked body too large: send a Content-Length", 411))
-        return
-    job.pending.append(data)
-
-
-def crashed(server, handler, e):
-    """server.Server.crashed(): one line with the cause and where it was raised; the
-    connection concerned (the handler, or the connection of a script's handler) gets
-    a 500 when nothing was sent yet, else is closed."""
-    buf = io.StringIO()
-    compat.print_exception(e, buf)
-    lines = [line.strip() for line in buf.getvalue().split("\n") if line.strip()]
-    where = lines[-2] if len(lines) > 1 else ""
-    conn = handler
-    job = getattr(handler, "job", None)
-    if not hasattr(handler, "sock") and job is not None:
-        conn = getattr(job, "conn", None)
-        try:
-            handler.cancel()
-        except Exception:  # noqa: BLE001 - it is broken already
-            pass
-    peer = getattr(conn, "remote", ("-",))[0]
-    server.log("http: internal error serving %s: %s: %s (%s)" % (peer, type(e).__name__, e, where))
-    if conn is None or not hasattr(conn, "sock"):
-        return
-    try:
-        if conn.status == 0 and conn.phase != 4:  # server._CLOSED
-            job, conn.job = conn.job, None
-            if job is not None and job.handle is not None:
-                job.handle.cancel()
-            conn.out = []
-            conn.phase = 2  # server._BUSY
-            conn.close_after = True
-            conn.body_done = True
-            conn.error(500, "internal server error")
-            return
-    except Exception:  # noqa: BLE001 - then it only closes
-        pass
-    conn.abort()

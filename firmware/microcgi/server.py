@@ -69,7 +69,6 @@ class _Job:
     handle = None  # the runner's handle, once started
     error = None  # the ScriptError that stopped the output
     pending = None  # body pieces held while a chunked body arrives
-    pending_len = 0  # ... their bytes
     body_file = None  # hostserver: a chunked body spooled to a temporary file
     paused = False  # the runner was told to stop reading output (the client is behind)
 
@@ -248,8 +247,7 @@ class Connection:
                         # a chunked body waits for its end: a board holds ram_body bytes
                         # of it, 411 beyond (hostserver: spooled to a file)
                         job.pending.append(ev.data)
-                        job.pending_len += len(ev.data)
-                        if job.pending_len > self.server.ram_body:
+                        if self.req.body_length > self.server.ram_body:  # (so far)
                             self.fail(HTTPError("chunked body too large: send its length", 411))
             else:  # a Request
                 self.phase = _BUSY
@@ -350,7 +348,7 @@ class Connection:
 
     def fail(self, e):
         """An HTTPError outside routing: answer it and close (h11 moves the peer to ERROR)."""
-        lazy_call("rare", "fail", self, e)
+        lazy_call("failed", "fail", self, e)
 
     def out_of_memory(self):
         """A MemoryError while serving: 503 if no head was sent yet, else hang up."""
@@ -516,7 +514,7 @@ class Connection:
             self.server.log("%s: out of memory" % job.name)
             self.error(503, "out of memory")
             return
-        lazy_call("rare", "script_failed", self, job, out, outcome, detail)
+        lazy_call("failed", "script_failed", self, job, out, outcome, detail)
 
     # ---- writing ----------------------------------------------------------
 
@@ -740,7 +738,7 @@ class Server:
                 else:
                     gc.collect()
             except Exception as e:  # noqa: BLE001 - a request never takes the server down
-                lazy_call("rare", "crashed", self, h, e)
+                lazy_call("failed", "crashed", self, h, e)
         now = ticks_ms()
         h = runner
         try:
@@ -752,7 +750,7 @@ class Server:
         except MemoryError:
             gc.collect()
         except Exception as e:  # noqa: BLE001
-            lazy_call("rare", "crashed", self, h, e)
+            lazy_call("failed", "crashed", self, h, e)
 
     def close(self):
         """Stop every connection and script, and the listener."""
@@ -809,8 +807,9 @@ class Server:
                 sock.close()
                 continue
             try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except (OSError, AttributeError):
+                # IPPROTO_TCP, TCP_NODELAY: numbers, as MicroPython names neither
+                sock.setsockopt(6, 1, 1)
+            except OSError:
                 pass
             self.conns.append(conn)
             self.register(sock, POLLIN, conn)

@@ -46,7 +46,8 @@ def load_settings(data):
     # the one receive and file-chunk buffer: half as big on a small heap
     cfg.buffer_size = 1024 if gc.mem_free() > _ROOMY_HEAP else 512
     cfg.max_body = 16 * 1024
-    cfg.max_output = cfg.buffer_output = cfg.body_buffer = 16 * 1024
+    cfg.max_output = cfg.buffer_output = 16 * 1024
+    cfg.body_buffer = 8 * 1024  # a chunked body held in RAM (411 beyond)
     cfg.script_max_time = 60
     cfg.backlog = 4
     cfg.apply(data, "config.json", _BOARD_KEYS)

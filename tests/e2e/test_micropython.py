@@ -401,3 +401,40 @@ def test_port_0_is_refused_with_a_reason(tmp_path):
     out = done.stdout.decode(errors="replace")
     assert "microcgi: cannot start: port 0 needs getsockname()" in out, out
     assert "listening" not in out
+
+
+def test_chunked_body_over_body_buffer_is_411_on_a_board(esp32_board):
+    # issue 9: a board holds a chunked body in RAM until it is complete (the script
+    # needs CONTENT_LENGTH), body_buffer bytes (8 KiB) at most: past it (and below
+    # max_body, 16 KiB), 411 Length Required and the connection closes; a small chunked
+    # body still reaches the script
+    piece = b"z" * 4096
+    chunks = b"".join(b"1000\r\n" + piece + b"\r\n" for _ in range(3)) + b"0\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", esp32_board.port), 10) as sock:
+        sock.sendall(
+            b"POST /echo.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks
+        )
+        got = b""
+        while True:
+            try:
+                data = sock.recv(4096)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            got += data
+    assert got.startswith(b"HTTP/1.1 411 "), got[:200]
+    assert got.count(b"HTTP/1.1") == 1
+    with socket.create_connection(("127.0.0.1", esp32_board.port), 10) as sock:
+        sock.sendall(
+            b"POST /echo.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            b"Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        got = b""
+        while True:
+            data = sock.recv(4096)
+            if not data:
+                break
+            got += data
+    assert got.startswith(b"HTTP/1.1 200 ") and b"hello" in got, got[:300]
+    assert_alive(esp32_board)

@@ -396,12 +396,6 @@ def test_perl_cgi_multipart_upload(perl_cgi, tmp_path):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 10 defect 3: CGI.pm's header() sends its own Date with a cookie or "
-    "expiry, and the server adds its own: two Date headers",
-)
 def test_perl_cgi_one_date_header(perl_cgi):
     status, headers, _ = request(perl_cgi.port, "GET", "/form.cgi?name=bob")
     assert status == 200
@@ -596,12 +590,6 @@ def test_gitweb_snapshot_streamed(gitweb):
         assert tar.extractfile(names["blob.bin"]).read() == data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 10 defect 3: gitweb sends its own Date on hash-addressed pages "
-    "(with Expires), and the server adds its own: two Date headers",
-)
 def test_gitweb_one_date_header(gitweb):
     commit = gitweb.rev(gitweb.bare, "main")
     status, headers, _ = request(gitweb.server.port, "GET", "/gitweb/proj.git/commit/" + commit)
