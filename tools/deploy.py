@@ -277,7 +277,11 @@ def firmware_items(
     """firmware/microcgi as lib/microcgi/*.mpy (or *.py without mpy-cross), and main.py.
 
     Each .mpy names its source `microcgi/NAME.py` (`-s`): a board keeps that name in RAM,
-    so it must not depend on where the checkout is.
+    so it must not depend on where the checkout is. `-O3` leaves out the line-number
+    tables (and asserts, of which the firmware has none): a board keeps its modules'
+    bytecode in RAM, and the tables are about 7% of it (2.5 KB of heap on the
+    MicroPython unix port); a traceback from the server's own code then shows no line
+    numbers. Scripts of the site are compiled on the board, with line numbers.
     """
     items = []
     for source in sorted((firmware / "microcgi").glob("*.py")):
@@ -287,7 +291,8 @@ def firmware_items(
             items.append(Item(f"{LIB_DIR}/{source.name}", source.read_bytes(), "firmware"))
             continue
         target = build / (source.stem + ".mpy")
-        argv = [mpy_cross, *flags, "-s", f"microcgi/{source.name}", "-o", str(target), str(source)]
+        argv = [mpy_cross, "-O3", *flags, "-s", f"microcgi/{source.name}"]
+        argv += ["-o", str(target), str(source)]
         result = subprocess.run(argv, capture_output=True, text=True)
         if result.returncode != 0:
             message = (result.stderr or result.stdout).strip().splitlines()[-1:]

@@ -8,12 +8,13 @@ import os
 import socket
 import tempfile
 
-from microcgi import server
+from microcgi import routing, server
 from microcgi.compat import S_IFMT, S_IFREG, ticks_add, ticks_ms
 from microcgi.errors import Forbidden
 
 _CACHE_FILE_MAX = 64 * 1024  # files up to this size are kept in memory
 _CACHE_TOTAL = 16 * 1024 * 1024  # ... up to this much in all
+_INSIDE_MAX = 1024  # paths whose symlink check is remembered (check_inside)
 _LINGER_MS = 2000  # after the response: read and drop what the client still sends
 
 
@@ -199,6 +200,7 @@ class Server(server.Server):
         if cfg.follow_symlinks:
             self.realpath = None  # nothing to check: routing skips check_inside()
         self.real_bases = {}  # ROOT or an alias's folder -> its real path + "/"
+        self.inside = {}  # path -> (st_dev, st_ino, st_ctime_ns) it was found inside with
         self.file_cache = {}
         self.cache_bytes = 0
 
@@ -210,9 +212,18 @@ class Server(server.Server):
 
     def check_inside(self, fs, base):
         """Raise Forbidden when the real path of fs (which exists) leaves base (ROOT or
-        an alias's folder). Checked at every request, never remembered: a file may be
-        replaced by a symlink at any time, and realpath() costs less than a request
-        (docs/performance.md)."""
+        an alias's folder).
+
+        realpath() costs more than the rest of a static request (docs/performance.md),
+        so a path found inside is remembered with the identity of the file it reached
+        (device, inode, ctime): when anything on the way changes (the path is replaced
+        by a symlink, a folder on it moved), stat() reaches another file, and the path
+        is checked again. A file that is still the same one was inside before.
+        """
+        st = os.stat(fs)
+        key = (st.st_dev, st.st_ino, st.st_ctime_ns)
+        if self.inside.get(fs) == key:
+            return
         real_base = self.real_bases.get(base)
         if real_base is None:
             real_base = self.realpath(base).rstrip("/") + "/"
@@ -220,6 +231,9 @@ class Server(server.Server):
         real = self.realpath(fs)
         if not real.startswith(real_base) and real + "/" != real_base:
             raise Forbidden("outside the document root")
+        if len(self.inside) >= _INSIDE_MAX:
+            self.inside.clear()
+        self.inside[fs] = key
 
     def open_file(self, fs):
         """server.Server.open_file(), without blocking: O_NONBLOCK, so that whatever
@@ -228,7 +242,7 @@ class Server(server.Server):
         try:
             fd = os.open(fs, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as e:
-            raise self.unreadable(fs, e) from None
+            raise routing.unreadable(self, fs, e) from None
         try:
             regular = os.fstat(fd).st_mode & S_IFMT == S_IFREG
         except OSError:

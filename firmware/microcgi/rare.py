@@ -60,7 +60,7 @@ def directory(server, conn, req, path, fs, root):
     try:
         names = os.listdir(fs)
     except OSError as e:
-        raise server.unreadable(fs, e)
+        raise lazy_call("routing", "unreadable", server, fs, e)
     entries = []
     for name in names:
         try:

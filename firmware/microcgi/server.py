@@ -37,6 +37,7 @@ _OWN_DATE = const(1)  # bits of a script's own headers (gateway.parse_script_hea
 _OWN_SERVER = const(2)  # it sent Date, Server (head() then leaves out the server's)
 _mem_free = getattr(gc, "mem_free", None)  # MicroPython
 _MSG_MORE = getattr(socket, "MSG_MORE", 0)  # Linux; MicroPython has no send() flags
+_SCRIPT_EXTS = (".sh", ".php", ".pl", ".cgi", ".py")  # never served as files
 
 _REFUSED = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -46,7 +47,8 @@ _REFUSED = (
 )
 
 # connection phases
-_IDLE = const(0)  # waiting for the first byte of a request
+_NEW = const(-1)  # accepted, nothing received yet
+_IDLE = const(0)  # kept alive, waiting for the first byte of the next request
 _HEAD = const(1)  # part of a request head received
 _BUSY = const(2)  # a request is being answered
 LINGER = const(3)  # closing: output sent, draining input (hostserver.Connection.linger)
@@ -154,9 +156,7 @@ class Connection:
         self.file_left = 0
         self.mask = POLLIN
         self.close_after = False  # close once the response is out
-        self.eof = False  # the client sends no more (it shut down its side)
-        self.processing = False  # in process(): its loop takes the next request
-        self.reset(_IDLE, server.header_ms)
+        self.reset(_NEW, server.header_ms)
 
     def reset(self, phase, timeout_ms):
         """Ready for a request: nothing of the last one is kept."""
@@ -195,18 +195,19 @@ class Connection:
             # EOF: no more requests. The ones complete by now are still answered (a
             # client may shut down its sending side and wait); a part of one never
             # completes. A client that closed both ways is found gone when a send fails.
+            # (EOF stays: when reading is on again after the answers, it comes back
+            # here, idle, and the connection closes.)
             if phase != _BUSY or not self.body_done:
                 self.abort()
                 return
-            self.eof = True
             self._want(POLLIN, False)
             return
         if phase == LINGER:
             return
         # the parser copies the bytes: the buffer is free again for the next recv
         self.parser.feed(server.view[:n])
-        if phase == _IDLE or (phase == _BUSY and not self.body_done):
-            if phase == _IDLE:
+        if phase <= _IDLE or (phase == _BUSY and not self.body_done):
+            if phase <= _IDLE:
                 self.phase = _HEAD
             self.deadline = ticks_add(ticks_ms(), server.header_ms)
         self.process()
@@ -218,9 +219,11 @@ class Connection:
         buffered (maybe_done() calls back here only from outside the loop), so any
         depth of pipelining costs no stack.
         """
-        if self.processing:
+        server = self.server
+        outer = server.processing
+        if outer is self:
             return  # called from inside the loop below: it goes on by itself
-        self.processing = True
+        server.processing = self  # (one per server: a board has no room for it per client)
         parser = self.parser
         while self.phase < LINGER and not self.held:
             try:
@@ -247,30 +250,27 @@ class Connection:
                         # a chunked body waits for its end: a board holds ram_body bytes
                         # of it, 411 beyond (hostserver: spooled to a file)
                         job.pending.append(ev.data)
-                        if self.req.body_length > self.server.ram_body:  # (so far)
+                        if self.req.body_length > server.ram_body:  # (so far)
                             self.fail(HTTPError("chunked body too large: send its length", 411))
             else:  # a Request
                 self.phase = _BUSY
-                self.deadline = ticks_add(ticks_ms(), self.server.header_ms)
+                self.deadline = ticks_add(ticks_ms(), server.header_ms)
                 self.req = ev
                 # RFC 9110 10.1.1: for a body of either framing; ignored on HTTP/1.0
                 if ev.version == "HTTP/1.1" and (ev.body_length or ev.chunked):
                     if ev.header(b"expect") == b"100-continue":
                         self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
                 try:
-                    self.server.route(self, ev, static.decode_path(ev.path))
+                    server.route(self, ev, static.decode_path(ev.path))
                 except HTTPError as e:
                     self.error(e.status, str(e))
-        self.processing = False
-        # Read on unless the client is done sending, a script's stdin is behind, or
-        # too much is read ahead of the request being answered.
+        server.processing = outer
+        # Read on unless a script's stdin is behind, or too much is read ahead of the
+        # request being answered.
         phase = self.phase
         if phase < LINGER:
             self._want(
-                POLLIN,
-                not self.eof
-                and not self.held
-                and (phase != _BUSY or parser.buffered() <= _MAX_PIPELINE),
+                POLLIN, not self.held and (phase != _BUSY or parser.buffered() <= _MAX_PIPELINE)
             )
 
     def _want(self, bit, on):
@@ -381,8 +381,6 @@ class Connection:
         if parser.buffered():
             self.reset(_HEAD, server.header_ms)
             self.process()  # (inside process() already: its loop goes on)
-        elif self.eof:
-            self.abort()  # the client sends no more requests, and all are answered
         else:
             self.reset(_IDLE, server.keepalive_ms)
             self._want(POLLIN, True)
@@ -649,6 +647,7 @@ class Server:
     # The heap is checked before each accept (MicroPython). gc.mem_free() walks the whole
     # heap: startup.py turns the check off for a heap with room for every connection.
     tight = _mem_free is not None
+    warned = False  # routing.unrunnable() has logged (once per server)
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
         self.cfg = cfg
@@ -675,6 +674,7 @@ class Server:
         self.date = (-1, b"")  # (second, its Date header line)
         self._ipoll = getattr(self.poller, "ipoll", None)
         self.paused = False  # not accepting for want of memory
+        self.processing = None  # the connection in process() (see there)
         # (socket, buffer) -> bytes read; MicroPython sockets have readinto() only
         self.recv_into = getattr(socket.socket, "recv_into", None) or socket.socket.readinto
 
@@ -765,6 +765,8 @@ class Server:
         while True:
             if self.tight and len(self.conns) >= _FEW and _mem_free() < ACCEPT_ROOM:
                 gc.collect()
+                if _mem_free() < ACCEPT_ROOM and self.evict():
+                    gc.collect()
                 if _mem_free() < ACCEPT_ROOM:
                     # Too little heap for one more client: the others wait in the
                     # listen backlog until a connection ends (abort() listens again),
@@ -794,7 +796,7 @@ class Server:
                 self.poller.modify(self.sock, POLLIN)
             sock.setblocking(False)
             conn = None
-            if len(self.conns) < self.cfg.max_connections:
+            if len(self.conns) < self.cfg.max_connections or self.evict():
                 try:
                     conn = self.connection(self, sock, addr)
                 except MemoryError:
@@ -813,6 +815,21 @@ class Server:
                 pass
             self.conns.append(conn)
             self.register(sock, POLLIN, conn)
+
+    def evict(self):
+        """Make room for a new client: close the connection idle the longest between
+        requests (a keep-alive client loses nothing but a reconnect), or one closing.
+        False when every connection is in the middle of a request."""
+        best = None
+        for conn in self.conns:
+            phase = conn.phase
+            if phase == _IDLE or phase == LINGER:
+                if best is None or ticks_diff(conn.deadline, best.deadline) < 0:
+                    best = conn
+        if best is None:
+            return False
+        best.abort()
+        return True
 
     def file_entry(self, fs, size, mtime, url_path):
         """(size, mtime, etag, encoded validator headers, content or None) of a file.
@@ -833,32 +850,60 @@ class Server:
         """Answer req for the decoded URL path: a script, a file or a folder.
 
         The path names a file under ROOT, or under an alias's folder once the alias's
-        prefix is cut off; an alias of a program runs it for its prefix and below.
+        prefix is cut off (routing.alias() runs an alias's program itself). One set of
+        checks for every route (SPEC 4): a dot name is 404, as if missing
+        (routing.hidden() lets /.well-known/ through); anything but a file or a folder is
+        403, never opened (a FIFO would block the loop); with follow_symlinks off, a
+        real path leaving its root is 403 (hostserver).
         """
         root = self.root
         sub = path  # the part of path below root
         if self.cfg.alias:
-            hit = self.alias(path)
+            hit = lazy_call("routing", "alias", self, conn, req, path)
+            if hit is True:
+                return  # an alias's program runs
             if hit is not None:
-                root, cut = hit
-                sub = path[cut:]
-                if self.run_program(conn, req, path[:cut], root, sub):
-                    return
+                root, sub = hit
         fs = root + sub
+        info = None  # PATH_INFO
         try:
             st = compat.stat(fs)
         except OSError as e:
-            self.route_path_info(conn, req, path, root, sub, e)
-            return
+            if e.errno == errno.EACCES:  # in a folder that cannot be entered
+                raise lazy_call("routing", "unreadable", self, fs, e)
+            # /cgi-bin/app.py/a/b: a script among the leading segments, or nothing
+            i = 0
+            while True:
+                i = sub.find("/", i + 1)
+                if i < 0:
+                    raise HTTPError("no such file", 404)
+                fs = root + sub[:i]
+                try:
+                    st = compat.stat(fs)
+                except OSError:
+                    raise HTTPError("no such file", 404)
+                if st[0] & compat.S_IFMT != compat.S_IFDIR:
+                    break
+            info = sub[i:]
+            sub = sub[:i]
+            path = path[: len(path) - len(info)]
         mode, size, mtime = st
-        self.check(fs, sub, mode, root)
-        if mode & compat.S_IFMT == compat.S_IFDIR:
+        if "/." in sub and not self.cfg.serve_dotfiles and lazy_call("routing", "hidden", sub):
+            raise HTTPError("no such file", 404)
+        kind = mode & compat.S_IFMT
+        if kind != compat.S_IFREG and kind != compat.S_IFDIR:
+            raise HTTPError("not a file or a folder", 403)
+        if self.realpath is not None:
+            self.check_inside(fs, root)  # hostserver, with follow_symlinks off
+        if kind == compat.S_IFDIR:
             lazy_call("rare", "directory", self, conn, req, path, fs, root)  # index, listing
             return
         interp = self.interpreter(fs, path, mode)
         if interp is not None:
-            self.run_script(conn, req, path, fs, None, interp, st)
+            self.run_script(conn, req, path, fs, info, interp, st)
             return
+        if info is not None:
+            raise HTTPError("no such file", 404)
         if req.method not in ("GET", "HEAD"):
             if req.method == "OPTIONS":
                 conn.respond(204, [(b"Allow", b"GET, HEAD, OPTIONS")], b"")
@@ -866,90 +911,11 @@ class Server:
             raise HTTPError("method not allowed on a static file", 405)
         conn.send_file(fs, size, mtime, path)
 
-    def route_path_info(self, conn, req, path, root, sub, err):
-        """root + sub is no file: /cgi-bin/app.py/a/b runs a script among the leading
-        segments with the rest as PATH_INFO; else 404 (403 in an unreadable folder)."""
-        if err.errno == errno.EACCES:
-            raise self.unreadable(root + sub, err)
-        cut = len(path) - len(sub)
-        i = 0
-        while True:
-            i = sub.find("/", i + 1)
-            if i < 0:
-                raise HTTPError("no such file", 404)
-            fs = root + sub[:i]
-            try:
-                st = compat.stat(fs)
-            except OSError:
-                raise HTTPError("no such file", 404)
-            if st[0] & compat.S_IFMT != compat.S_IFDIR:
-                self.check(fs, sub[:i], st[0], root)
-                head = path[: cut + i]
-                interp = self.interpreter(fs, head, st[0])
-                if interp is None:
-                    raise HTTPError("no such file", 404)
-                self.run_script(conn, req, head, fs, sub[i:], interp, st)
-                return
-
-    def check(self, fs, sub, mode, root):
-        """Refuse what a path must not reach (SPEC 4): a dot name (404, as if missing),
-        anything but a file or a folder (403, never opened: a FIFO would block the
-        loop), a real path leaving root when symlinks are not followed (403).
-
-        sub is the part of the URL path below root, fs = root + sub.
-        """
-        if "/." in sub and not self.cfg.serve_dotfiles and self.hidden(sub):
-            raise HTTPError("no such file", 404)
-        kind = mode & compat.S_IFMT
-        if kind != compat.S_IFREG and kind != compat.S_IFDIR:
-            raise HTTPError("not a file or a folder", 403)
-        if self.realpath is not None:
-            self.check_inside(fs, root)  # hostserver, with follow_symlinks off
-
-    def hidden(self, path):
-        """Whether path has a segment starting with "." that is refused: any but a
-        leading /.well-known (RFC 8615), whose own dot names are refused again."""
-        if path.startswith("/.well-known") and (len(path) == 12 or path[12] == "/"):
-            return path.find("/.", 12) >= 0
-        return "/." in path
-
-    def alias(self, path):
-        """(target, prefix length) of the longest alias prefix of path, or None.
-
-        A prefix matches whole segments: /git matches /git and /git/x, not /gitx
-        (config.py keeps prefixes without a trailing slash; "/" is "").
-        """
-        best = None
-        longest = -1
-        for prefix, target in self.cfg.alias.items():
-            n = len(prefix)
-            if n > longest and path.startswith(prefix) and (len(path) == n or path[n] == "/"):
-                best = target
-                longest = n
-        return None if best is None else (best, longest)
-
-    def run_program(self, conn, req, prefix, target, rest):
-        """An alias to a file runs it for prefix and all below (SCRIPT_NAME prefix,
-        PATH_INFO the rest): True when it did; False for an alias to a folder."""
-        try:
-            st = compat.stat(target)
-        except OSError as e:
-            raise self.unreadable(target, e)
-        mode = st[0]
-        if mode & compat.S_IFMT != compat.S_IFREG:
-            return False
-        interp = self.interpreter(target, None, mode)
-        if interp is None:
-            self.log("cgi: %s is not executable and no --cgi mapping runs it" % target)
-            raise ScriptError("the script could not run")
-        self.run_script(conn, req, prefix, target, rest or None, interp, st)
-        return True
-
     def interpreter(self, fs, path, mode):
         """The interpreter of a mapped script ("" = run itself), or None for a plain file.
 
         path is the file's URL path; None for an alias's program, which runs itself
-        when no extension mapping applies (as a file in a cgi_dirs folder does).
+        when no extension mapping applies (as an executable under cfg.cgi_dirs does).
         """
         name = fs[fs.rfind("/") + 1 :]
         dot = name.rfind(".")
@@ -957,34 +923,22 @@ class Server:
         interp = self.cfg.cgi.get(ext)
         executable = mode & 0o111
         if interp is None:
-            if executable and (path is None or self.in_cgi_dir(path)):
+            if executable and (path is None or lazy_call("routing", "in_cgi_dir", self, path)):
                 return ""
+            if ext in _SCRIPT_EXTS or (compat.IS_MICROPYTHON and path and "/cgi-bin/" in path):
+                # a script this server cannot run: never served as its source (SPEC 2)
+                raise lazy_call("routing", "unrunnable", self, path or fs, ext)
             return None
         if interp == "" and not executable and ext == ".sh":
             return "/bin/sh"
         return interp
-
-    def in_cgi_dir(self, path):
-        """Whether the URL path is below one of cfg.cgi_dirs (whole segments)."""
-        for prefix in self.cfg.cgi_dirs:
-            n = len(prefix)
-            if len(path) > n and path[n] == "/" and path.startswith(prefix):
-                return True
-        return False
 
     def open_file(self, fs):
         """fs opened for reading; HTTPError 404 when it vanished, 403 when unreadable."""
         try:
             return open(fs, "rb")
         except OSError as e:
-            raise self.unreadable(fs, e)
-
-    def unreadable(self, fs, err):
-        """The HTTPError for a file or folder that could not be read (logged)."""
-        self.log("http: cannot read %s: %s" % (fs, err))
-        if err.errno == errno.ENOENT:
-            return HTTPError("no such file", 404)
-        return HTTPError("not readable", 403)
+            raise lazy_call("routing", "unreadable", self, fs, e)
 
     def run_script(self, conn, req, script_name, fs, path_info, interp, stamp=None):
         # every method the parser lets through may run a script (SPEC 5)

@@ -73,6 +73,13 @@ GOOD = (
     ("access_log", "-"),
     ("access_log", "/var/log/microcgi.log"),
     ("access_log", None),
+    ("alias", {}),
+    ("alias", {"/git": "/usr/lib/git-core/git-http-backend", "/static": "/srv/files"}),
+    ("alias", {"/.well-known/acme": "/srv/acme"}),
+    ("cgi_dirs", []),
+    ("cgi_dirs", ["/cgi-bin", "/scripts"]),
+    ("follow_symlinks", False),
+    ("serve_dotfiles", True),
 )
 
 # (key, value) pairs apply() refuses. JSON gives bool, int, float, str, None, list, dict.
@@ -151,6 +158,22 @@ BAD = (
     ("access_log", 1),
     ("access_log", False),
     ("access_log", ["-"]),
+    ("alias", ["/git"]),
+    ("alias", {"git": "/usr/bin/git"}),  # not a URL path
+    ("alias", {"": "/srv"}),
+    ("alias", {"/a//b": "/srv"}),  # decoded paths never hold these: it could never match
+    ("alias", {"/a/../b": "/srv"}),
+    ("alias", {"/a/./b": "/srv"}),
+    ("alias", {"/a/..": "/srv"}),
+    ("alias", {"/git": ""}),
+    ("alias", {"/git": None}),
+    ("cgi_dirs", "/cgi-bin"),
+    ("cgi_dirs", ["cgi-bin"]),
+    ("cgi_dirs", ["/a//b"]),
+    ("follow_symlinks", "no"),
+    ("follow_symlinks", 0),
+    ("serve_dotfiles", 1),
+    ("serve_dotfiles", None),
 )
 
 
@@ -314,3 +337,14 @@ def test_instances_are_independent():
     assert b.port == 8080 and b.max_body != 5
     b.apply({"port": 2})
     assert a.port == 1
+
+
+def test_alias_and_cgi_dirs_prefixes_lose_a_trailing_slash():
+    # prefixes match whole path segments: "/static/" and "/static" are the same prefix;
+    # "/" is the prefix of every path, kept as ""; a target "/" stays "/"
+    cfg = Config(alias={"/static/": "/srv/files/", "/": "/srv/app", "/r": "/"})
+    assert cfg.alias == {"/static": "/srv/files", "": "/srv/app", "/r": "/"}, cfg.alias
+    cfg = Config(cgi_dirs=["/cgi-bin/", "/", "/x"])
+    assert cfg.cgi_dirs == ["/cgi-bin", "", "/x"], cfg.cgi_dirs
+    assert Config().cgi_dirs == ["/cgi-bin"]
+    assert Config().follow_symlinks is True and Config().serve_dotfiles is False

@@ -481,6 +481,15 @@ ENTRIES = [
 ]
 
 
+def test_listing_shows_dot_names_when_asked():
+    # the server's serve_dotfiles: dot names are listed like the others
+    page = b"".join(listing.listing("/docs/", ENTRIES, True)).decode()
+    assert 'href=".git/">.git/</a>' in page and 'href=".env">.env</a>' in page
+    assert page.index(".git/") < page.index("beta/")  # folders first, by name
+    page = b"".join(listing.listing("/docs/", ENTRIES, False)).decode()
+    assert ".git" not in page and ".env" not in page
+
+
 def test_listing_order_and_hidden_names():
     before = list(ENTRIES)
     chunks, page = _page("/docs/", ENTRIES)

@@ -77,7 +77,11 @@ def test_unreadable_files_are_403_and_the_server_keeps_serving(serve, bound_site
     (root / "sub" / "in.txt").write_bytes(b"in\n")
     (root / "idx").mkdir()
     (root / "idx" / "index.html").write_bytes(b"<p>index</p>\n")
-    lock(locked, root / "small.txt", 0o200)  # write-only: not readable ("mode 600 of another")
+    if os.geteuid() == 0:  # mode 600, owned by another user
+        os.chown(root / "small.txt", 65534, 65534)
+        lock(locked, root / "small.txt", 0o600)
+    else:
+        lock(locked, root / "small.txt", 0o200)  # write-only: not readable
     lock(locked, root / "large.bin")
     lock(locked, root / "sub")
     lock(locked, root / "idx" / "index.html")
@@ -379,6 +383,23 @@ def test_a_file_replaced_by_a_symlink_is_checked_again(serve, linked):
     assert (status, SECRET in body) == (403, False)
 
 
+def test_a_folder_replaced_by_a_symlink_is_checked_again(serve, linked):
+    """The same for a folder on the way: /d/secret.txt, served, then d becomes a link
+    to a folder outside ROOT holding a secret.txt of the same size and time."""
+    secret = linked.parent / "outside" / "secret.txt"
+    (linked / "d").mkdir()
+    inner = linked / "d" / "secret.txt"
+    inner.write_bytes(b"y" * len(SECRET))
+    st = inner.stat()
+    os.utime(secret, ns=(st.st_atime_ns, st.st_mtime_ns))
+    srv = serve(linked, "--no-follow-symlinks")
+    assert get(srv.port, "/d/secret.txt") == (200, b"y" * len(SECRET))
+    (linked / "d").rename(linked / "d.old")
+    (linked / "d").symlink_to(secret.parent)
+    status, body = get(srv.port, "/d/secret.txt")
+    assert (status, SECRET in body) == (403, False)
+
+
 # --- aliases (issue 10 "Script aliases") ----------------------------------------------
 
 
@@ -556,3 +577,73 @@ def test_index_php_is_a_default_index_with_php_cgi(serve, tmp_path, php_cgi):
     assert get(srv.port, "/app/") == (200, b"php says 42\n")
     srv = serve(root)  # the default mapping
     assert get(srv.port, "/app/") == (200, b"php says 42\n")
+
+
+# --- git's smart HTTP through an alias (docs/cgi.md) ----------------------------------
+
+GIT_BACKEND = "/usr/lib/git-core/git-http-backend"
+
+
+def git(*args, cwd=None):
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", HOME="/nonexistent")
+    ident = ["-c", "user.name=t", "-c", "user.email=t@example.org"]
+    return subprocess.run(
+        ["git", *ident, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_git_clone_and_push_through_an_alias(serve, tmp_path):
+    """The docs/cgi.md example: --alias /git=git-http-backend with GIT_PROJECT_ROOT;
+    clone (protocol v2, and v0 with --depth 1), then a push (http.receivepack)."""
+    if not os.access(GIT_BACKEND, os.X_OK) or subprocess.run(["git", "--version"]).returncode:
+        pytest.skip("git and %s are needed (apt-get install git)" % GIT_BACKEND)
+    projects = tmp_path / "srv"
+    projects.mkdir()
+    bare = projects / "repo.git"
+    assert git("init", "-q", "--bare", "-b", "main", str(bare)).returncode == 0
+    assert git("-C", str(bare), "config", "http.receivepack", "true").returncode == 0
+    work = tmp_path / "work"
+    assert git("init", "-q", "-b", "main", str(work)).returncode == 0
+    (work / "a.txt").write_text("one\n")
+    git("add", "a.txt", cwd=work)
+    git("commit", "-qm", "one", cwd=work)
+    assert git("push", "-q", str(bare), "main", cwd=work).returncode == 0
+    site = tmp_path / "www"
+    site.mkdir()
+    srv = serve(
+        site,
+        "--alias",
+        "/git=" + GIT_BACKEND,
+        "--env",
+        "GIT_PROJECT_ROOT=%s" % projects,
+        "--env",
+        "GIT_HTTP_EXPORT_ALL=1",
+    )
+    url = srv.url("/git/repo.git")
+    r = git("-c", "protocol.version=2", "clone", "-q", url, str(tmp_path / "c1"))
+    assert r.returncode == 0, r.stderr + srv.stderr_text()
+    assert (tmp_path / "c1" / "a.txt").read_text() == "one\n"
+    r = git("-c", "protocol.version=0", "clone", "-q", "--depth", "1", url, str(tmp_path / "c2"))
+    assert r.returncode == 0, r.stderr + srv.stderr_text()
+    (tmp_path / "c1" / "a.txt").write_text("two\n")
+    git("commit", "-qam", "two", cwd=tmp_path / "c1")
+    r = git("push", "-q", "origin", "main", cwd=tmp_path / "c1")
+    assert r.returncode == 0, r.stderr + srv.stderr_text()
+    assert git("-C", str(bare), "log", "--format=%s").stdout.split() == ["two", "one"]
+    assert git("-C", str(bare), "fsck").returncode == 0
+
+
+def test_unmapped_script_extensions_are_403_not_source(serve, tmp_path):
+    """Issue 11 / SPEC 2: a file with a script extension that no --cgi mapping runs (.pl
+    here) is 403, never served as its source; the log says so once."""
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "a.pl").write_text("print 'SECRET';\n")
+    (root / "b.pl").write_text("print 'SECRET';\n")
+    (root / "notes.txt").write_text("plain\n")
+    srv = serve(root)
+    for name in ("a.pl", "b.pl"):
+        status, _, body = request(srv.port, "GET", "/" + name)
+        assert status == 403 and b"SECRET" not in body, body
+    assert request(srv.port, "GET", "/notes.txt")[0] == 200
+    assert srv.stderr_text().count("a script this server cannot run") == 1
