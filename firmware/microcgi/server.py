@@ -176,9 +176,11 @@ class Connection:
             self.flush()
         if not ev & ~POLLOUT or self.phase == _CLOSED:
             return
-        if ev & _GONE:
+        if ev & _GONE and self.phase != LINGER:
             # reset, or closed both ways: nobody will read an answer (a client that
-            # only shut down its sending side gets POLLIN and EOF, below)
+            # only shut down its sending side gets POLLIN and EOF, below). Lingering,
+            # our own half-close makes POLLHUP: the input is still read to its end, or
+            # closing with input unread would reset what the client has yet to read.
             self.abort()
             return
         server = self.server

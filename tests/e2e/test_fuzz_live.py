@@ -20,6 +20,7 @@ import struct
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from helpers import request
@@ -31,6 +32,15 @@ WORKERS = 6  # client threads
 BUDGET = 90.0  # seconds: no new case starts after this (a loaded machine runs fewer)
 READ_TIMEOUT = 30.0  # a connection that neither answers nor closes for this long fails
 SETTLE = 10.0  # seconds the server gets to release what the clients held
+
+# A known server bug (test_answers_before_an_error_survive_a_half_close below): after an
+# error answer the server shuts down its sending side to linger, but a client that has
+# half-closed already then makes poll() report POLLHUP, and the server closes at once with
+# the client's input unread: the kernel resets the connection and drops the answers still
+# in the server's send buffer. Until it is fixed, a pipeline that was reset may come up
+# short of answers in the fuzz test; set True with the fix (the xfail test then passes
+# and must lose its mark).
+LINGER_AFTER_HALF_CLOSE_FIXED = True
 
 HELLO = b"hello, fuzz\n"
 BIG = bytes(range(256)) * 80  # 20 KiB
@@ -448,7 +458,8 @@ def run_case(port, i):
         got, reset = exchange(port, data, ending)
         if got is not None:
             answers = parse_responses(got, reset=reset)
-            if len(answers) < due:
+            short_by_known_bug = reset and not LINGER_AFTER_HALF_CLOSE_FIXED
+            if len(answers) < due and not short_by_known_bug:
                 raise Invalid("%d answers, %d due (reset: %s)" % (len(answers), due, reset))
     except Invalid as e:
         return "case %d (%s, %s, seed %d): %s\n  sent %r...\n  got %r..." % (
@@ -583,4 +594,52 @@ def test_one_answer_when_the_body_breaks_after_the_answer(serve, tmp_path, raw):
     got, reset = exchange(srv.port, raw, "half-close")
     answers = parse_responses(got, reset=reset)
     assert len(answers) == 1, [status for status, _, _ in answers]
+    assert_serving(srv)
+
+
+@pytest.mark.xfail(
+    not LINGER_AFTER_HALF_CLOSE_FIXED,
+    strict=True,
+    reason="server bug: lingering after an error, the server takes POLLHUP (the client had "
+    "half-closed) for a gone client and closes with input unread: the reset drops answers",
+)
+def test_answers_before_an_error_survive_a_half_close(serve, tmp_path):
+    """Two large files, a malformed request, more requests after it, then the client shuts
+    down its sending side and reads only a moment later: both files and the 400 arrive
+    whole, then the close. (RFC 9112 9.6: a server that closes with input unread resets
+    the connection, and the client loses what was still on its way; the server must
+    drain the input first. Found by the fuzz test's deep pipelines.)"""
+    srv = start(serve, tmp_path)
+    large = bytes(range(256)) * 16384  # 4 MiB: more than the socket buffers hold
+    (Path(srv.root) / "large.bin").write_bytes(large)
+    data = b"GET /large.bin HTTP/1.1\r\nHost: a\r\n\r\n" * 2 + b"BAD\r\n\r\n"
+    data += b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n" * 4000
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=READ_TIMEOUT)
+
+    def send():
+        try:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    time.sleep(0.5)  # the server answers and closes meanwhile; nothing is read yet
+    got = bytearray()
+    reset = False
+    try:
+        while True:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            got += chunk
+    except ConnectionResetError:
+        reset = True
+    sender.join(READ_TIMEOUT)
+    sock.close()
+    answers = parse_responses(bytes(got), reset=reset)
+    assert [(status, len(body)) for status, _, body in answers][:2] == [(200, len(large))] * 2
+    assert [status for status, _, _ in answers] == [200, 200, 400], "reset: %s" % reset
+    assert not reset
     assert_serving(srv)

@@ -421,13 +421,16 @@ def test_idle_keepalive_connections_make_room_for_new_clients(serve, site):
         status, _, body = request(srv.port, "GET", "/hello.txt", timeout=ANSWER_WITHIN)
         assert (status, body) == (200, b"hello, world\n")
 
-    # the two idle the longest were closed for them, the others still work
+    # the idle the longest were closed for them, the others still work
     def closed_by_server(sock):
         readable = select.select([sock], [], [], 0.5)[0]
         return bool(readable) and sock.recv(1) == b""
 
-    assert [closed_by_server(sock) for sock in idle] == [True, True] + [False] * 4
-    for sock in idle[2:]:
+    # (the first newcomer's own connection, lingering after its answer, may be the
+    # one closed for the second: a closing connection goes before an idle one)
+    closed = [closed_by_server(sock) for sock in idle]
+    assert closed in ([True, True] + [False] * 4, [True] + [False] * 5), closed
+    for sock in idle[2:]:  # (idle[1] may be closed or not)
         sock.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n")
         assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
     for sock in idle:
@@ -443,4 +446,7 @@ def test_idle_keepalive_connections_make_room_for_new_clients(serve, site):
     assert status == 503
     for sock in busy:
         sock.close()
+    deadline = time.monotonic() + ANSWER_WITHIN  # the server sees the closes, then serves
+    while request(srv.port, "GET", "/hello.txt")[0] == 503 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert_serving(srv)
