@@ -71,7 +71,7 @@ bench-quick: setup
 	$(BIN)/python bench/soak.py --quick
 
 clean:
-	rm -rf build mpy-build .pytest_cache .ruff_cache *.egg-info
+	rm -rf build dist mpy-build .pytest_cache .ruff_cache *.egg-info
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean

@@ -52,8 +52,9 @@ except ImportError:  # not POSIX: no pseudo-terminals; `microcgi board` says so
     fcntl = termios = tty = None  # type: ignore[assignment]
 
 from microcgi_host.boards import Profile, ProfileError, load_profile
+from microcgi_host.resources import stubs_dir
 
-STUBS_DIR = Path(__file__).resolve().parent / "board_stubs"
+STUBS_DIR = stubs_dir()
 ROM_MODULES = ("network", "machine", "_emulator_socket", "_emulator_boot")
 DEFAULT_WIFI = ("microcgi", "microcgi")
 DEFAULT_HTTP_HOST = "127.0.0.1"  # where "0.0.0.0" on the board listens: not every interface

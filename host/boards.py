@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from microcgi.config import SETTINGS, Config, ConfigError
+from microcgi_host.resources import profiles_dir
 
-BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
+BOARDS_DIR = profiles_dir()
 
 INTERPRETERS = ("micropython", "cpython")
 NETWORKS = ("wlan", "none")

@@ -210,6 +210,11 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     s.add_argument("--board", metavar="PROFILE", help="apply boards/PROFILE.json")
     s.add_argument("--config", metavar="FILE", help="a JSON file of settings")
     s.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    s.add_argument(
+        "--demo", action="store_true", help="serve the demo site that comes with microcgi"
+    )
+    # `microcgi demo ...` is `microcgi serve --demo ...` (main())
+    sub.add_parser("demo", help="serve the demo site (serve --demo)", add_help=False)
     b = sub.add_parser("board", help="run an emulated MicroPython board on a pseudo-terminal")
     # `microcgi deploy ...` is tools/deploy.py's command line, handed over whole (main())
     sub.add_parser(
@@ -339,7 +344,13 @@ def build_config(args: argparse.Namespace) -> Config:
         value = getattr(args, key)
         if value is not None:
             flags[key] = None if value == "none" else value
-    if args.root is not None:
+    if args.demo:
+        if args.root is not None:
+            raise CLIError(f"--demo serves the demo site, not {args.root}: give no ROOT")
+        from microcgi_host.resources import demo_dir
+
+        flags["root"] = str(demo_dir())
+    elif args.root is not None:
         flags["root"] = args.root
     if args.index is not None:
         flags["index"] = [n for n in args.index.split(",") if n]
@@ -580,6 +591,10 @@ def main(argv: list[str] | None = None) -> int:
         except CLIError as e:
             print(f"{PROG}: {e}", file=sys.stderr)
             return 2
+    if _command(args_list) == "demo":
+        at = args_list.index("demo")
+        args_list = [*args_list[:at], "serve", "--demo", *args_list[at + 1 :]]
+        argv = args_list
     parser = _build_parser(argv)
     try:
         args = parser.parse_args(argv)

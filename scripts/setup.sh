@@ -90,12 +90,10 @@ byte_compile() {
     "$venv/bin/python" -m compileall -q -l firmware/microcgi host >/dev/null 2>&1 || true
 }
 
-# Where the editable install must point: this checkout's firmware/microcgi and host/, with
-# no import hook (see below).
-probe='import sys, microcgi, microcgi_host.cli as c
-hook = any(m.startswith("__editable__") for m in sys.modules)
-print(microcgi.__file__, c.__file__, "hook" if hook else "")'
-expected="$repo/firmware/microcgi/__init__.py $repo/host/cli.py "
+# Where the editable install must point: this checkout's firmware/microcgi and host/.
+probe='import microcgi, microcgi_host.cli as c
+print(microcgi.__file__, c.__file__)'
+expected="$repo/firmware/microcgi/__init__.py $repo/host/cli.py"
 
 # Hash of what decides the venv's contents: if it matches the stamp and the editable install
 # still points at this checkout, there is nothing to do.
@@ -143,45 +141,25 @@ if ! venv_ok; then
 fi
 
 say "installing microcgi and its dev tools into $venv"
+# Earlier versions of this script replaced the editable install's import hook with a .pth
+# line and a package stub in site-packages; those would shadow the hook, so they go.
+"$venv/bin/python" - <<'EOF' || die "could not remove the old editable install's files"
+import os, shutil, sysconfig
+
+site = sysconfig.get_paths()["purelib"]
+stub = os.path.join(site, "microcgi_host", "__init__.py")
+if os.path.exists(stub) and "Written by scripts/setup.sh" in open(stub).read():
+    shutil.rmtree(os.path.dirname(stub))
+pth = os.path.join(site, "microcgi.pth")
+if os.path.exists(pth):
+    os.remove(pth)
+EOF
 # -q keeps pip's errors; the filter drops the notes some machines' pip.conf causes about
 # local index folders that lack a package.
 "$venv/bin/python" -m pip install -q -e ".[dev]" \
     2> >(grep -v "^WARNING: Location 'file:.*' is ignored" >&2) ||
     die "pip install -e '.[dev]' failed"
 
-# pip's editable install maps microcgi -> firmware/microcgi and microcgi_host -> host/ with
-# an import hook (setuptools' __editable__ finder) that every start of this Python loads,
-# and with it pathlib and importlib.util: ~10 ms of a `microcgi serve` start-up of ~80
-# (issue 5). A .pth line and a package of three lines do the same without a hook:
-#   microcgi.pth               puts firmware/ on sys.path (so microcgi is firmware/microcgi)
-#   microcgi_host/__init__.py  a package whose __path__ is host/ (its modules load from there)
-# pip still knows the project (its dist-info, the `microcgi` command); `pip uninstall`
-# skips the hook files that are gone and leaves these two, which this script rewrites.
-"$venv/bin/python" - "$repo" <<'EOF' || die "could not write the editable install's .pth"
-import glob, os, shutil, sys, sysconfig
-
-repo = sys.argv[1]
-site = sysconfig.get_paths()["purelib"]
-hook = glob.glob(os.path.join(site, "__editable__*microcgi*"))
-hook += glob.glob(os.path.join(site, "__pycache__", "__editable__*microcgi*"))
-for path in hook:
-    os.remove(path)
-with open(os.path.join(site, "microcgi.pth"), "w") as f:
-    f.write(os.path.join(repo, "firmware") + "\n")
-host = os.path.join(repo, "host")
-pkg = os.path.join(site, "microcgi_host")
-shutil.rmtree(pkg, ignore_errors=True)
-os.mkdir(pkg)
-with open(os.path.join(pkg, "__init__.py"), "w") as f:
-    f.write(
-        "# Written by scripts/setup.sh: the package microcgi_host is the checkout's host/.\n"
-        "__path__ = [%r]\n"
-        "__file__ = %r\n"
-        "with open(__file__, 'rb') as _f:\n"
-        "    exec(compile(_f.read(), __file__, 'exec'))\n"
-        "del _f\n" % (host, os.path.join(host, "__init__.py"))
-    )
-EOF
 got=$(cd / && "$venv/bin/python" -c "$probe" 2>&1) || true
 [ "$got" = "$expected" ] || die "the editable install does not import from $repo: $got"
 byte_compile
