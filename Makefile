@@ -1,8 +1,10 @@
-# make run    serve examples/www on http://127.0.0.1:8080/
+# make run    serve examples/www on http://127.0.0.1:8080/ (make run PORT=8000 HOST=0.0.0.0)
 # make test   lint, pytest, then tests/core under the real MicroPython interpreter
 # Both set up .venv first (scripts/setup.sh; fast when nothing changed).
 
 VENV := .venv
+PORT ?= 8080
+HOST ?= 127.0.0.1
 BIN := $(VENV)/bin
 # Only the folders that exist: a fresh checkout may not have them all yet.
 LINT_PATHS := $(wildcard firmware host tools tests)
@@ -11,7 +13,7 @@ LINT_PATHS := $(wildcard firmware host tools tests)
 	clean distclean
 
 help:
-	@echo "make run          serve examples/www on http://127.0.0.1:8080/"
+	@echo "make run          serve examples/www on http://127.0.0.1:8080/ (PORT=N HOST=ADDR)"
 	@echo "make test         ruff, pytest, and tests/core under MicroPython"
 	@echo "make lint         ruff check + ruff format --check"
 	@echo "make format       ruff format + ruff check --fix"
@@ -25,7 +27,7 @@ setup-system:
 	@bash scripts/setup.sh --system-deps
 
 run: setup
-	$(BIN)/microcgi serve examples/www --host 127.0.0.1 --port 8080 --access-log -
+	$(BIN)/microcgi serve examples/www --host $(HOST) --port $(PORT) --access-log -
 
 # Every step runs even when an earlier one fails (so one run shows everything); the exit
 # status is non-zero if any failed.

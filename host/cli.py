@@ -120,8 +120,9 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     s = sub.add_parser("serve", help="serve a folder, running its CGI scripts")
     s.add_argument("root", nargs="?", default=None, metavar="ROOT", help="document root (.)")
-    s.add_argument("--host", help="address to listen on (127.0.0.1)")
-    s.add_argument("--port", type=_port, help="TCP port (8080; 0 picks a free one)")
+    s.add_argument("-d", "--directory", metavar="ROOT", help="document root, as an option (.)")
+    s.add_argument("-b", "--host", "--bind", help="address to listen on (127.0.0.1)")
+    s.add_argument("-p", "--port", type=_port, help="TCP port (8080; 0 picks a free one)")
     s.add_argument(
         "--cgi",
         type=_cgi,
@@ -146,7 +147,7 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         "--max-output",
         type=_or_none(_count(1)),
         metavar="BYTES",
-        help="script output cap; past it the response is cut short (none)",
+        help="script output cap; past it the response is cut short (none: no cap)",
     )
     s.add_argument(
         "--buffer-output",
@@ -160,8 +161,15 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         metavar="BYTES",
         help="request body held in memory per connection (65536)",
     )
-    s.add_argument("--max-body", type=_count(0), metavar="BYTES", help="request body cap")
-    s.add_argument("--max-script-header", type=_count(1), metavar="BYTES")
+    s.add_argument(
+        "--max-body", type=_count(0), metavar="BYTES", help="request body cap, 413 (16777216)"
+    )
+    s.add_argument(
+        "--max-script-header",
+        type=_count(1),
+        metavar="BYTES",
+        help="script header block cap, 500 (8192)",
+    )
     s.add_argument("--max-request-line", type=_count(1), metavar="BYTES", help="(4096)")
     s.add_argument("--max-header-bytes", type=_count(1), metavar="BYTES", help="(8192)")
     s.add_argument("--max-headers", type=_count(1), metavar="N", help="(64)")
@@ -171,9 +179,22 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     s.add_argument(
         "--max-scripts", type=_count(1), metavar="N", help="scripts at once (max-connections)"
     )
-    s.add_argument("--buffer-size", type=_count(512), metavar="BYTES")
-    s.add_argument("--runner", choices=("subprocess", "inprocess"))
-    s.add_argument("--index", metavar="NAMES", help="index files, comma-separated")
+    s.add_argument(
+        "--buffer-size",
+        type=_count(512),
+        metavar="BYTES",
+        help="receive and file chunk size per connection (16384)",
+    )
+    s.add_argument(
+        "--runner",
+        choices=("subprocess", "inprocess"),
+        help="how scripts run: processes, or Python functions in the server (subprocess)",
+    )
+    s.add_argument(
+        "--index",
+        metavar="NAMES",
+        help="index files, comma-separated (index.html,index.htm,index.py,index.php)",
+    )
     s.add_argument("--no-listing", action="store_true", help="403 for folders without index")
     s.add_argument(
         "--stream-output",
@@ -206,10 +227,22 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     s.add_argument(
         "--serve-dotfiles", action="store_true", help="serve and list .names (404 otherwise)"
     )
-    s.add_argument("--access-log", metavar="FILE", help="Common Log Format; - for stdout")
-    s.add_argument("--board", metavar="PROFILE", help="apply boards/PROFILE.json")
-    s.add_argument("--config", metavar="FILE", help="a JSON file of settings")
-    s.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    s.add_argument("--access-log", metavar="FILE", help="an access log; - for stdout (none)")
+    s.add_argument(
+        "--access-log-format",
+        choices=("common", "combined"),
+        default="common",
+        help="common, or combined: with the referrer and the user agent (%(default)s)",
+    )
+    s.add_argument("--board", metavar="PROFILE", help="apply boards/PROFILE.json (none)")
+    s.add_argument("--config", metavar="FILE", help="a JSON file of settings (none)")
+    s.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for every script (repeatable)",
+    )
     s.add_argument(
         "--demo", action="store_true", help="serve the demo site that comes with microcgi"
     )
@@ -344,6 +377,10 @@ def build_config(args: argparse.Namespace) -> Config:
         value = getattr(args, key)
         if value is not None:
             flags[key] = None if value == "none" else value
+    if args.directory is not None:
+        if args.root is not None:
+            raise CLIError(f"two document roots: {args.root} and -d {args.directory}")
+        args.root = args.directory
     if args.demo:
         if args.root is not None:
             raise CLIError(f"--demo serves the demo site, not {args.root}: give no ROOT")
@@ -386,7 +423,10 @@ def build_config(args: argparse.Namespace) -> Config:
     root = os.path.abspath(cfg.root)
     if not os.path.isdir(root):
         what = "does not exist" if not os.path.exists(root) else "is not a folder"
-        raise CLIError(f"document root {cfg.root} {what}")
+        hint = ""
+        if args.root is not None and args.root.isdigit() and not os.path.exists(root):
+            hint = f" (a port? use -p {args.root})"
+        raise CLIError(f"document root {cfg.root} {what}{hint}")
     if not os.access(root, os.R_OK | os.X_OK):
         raise CLIError(f"document root {cfg.root} is not readable")
     cfg.root = root
@@ -510,6 +550,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     access, access_file = _open_access_log(cfg.access_log)
     runner = _make_runner(cfg, _error_log)
     server = Server(cfg, runner, log=_error_log, access_log=access, realpath=os.path.realpath)
+    if access is not None and args.access_log_format == "combined":
+        from microcgi.hostserver import combined_log
+
+        server.access_log = combined_log(server, access)
     try:
         host, port = server.listen()
     except OSError as e:

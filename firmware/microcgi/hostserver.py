@@ -124,6 +124,10 @@ class _Pending(list):
 
 
 class Connection(server.Connection):
+    def maybe_done(self):
+        self.server.logging = self  # the connection whose line combined_log() may write
+        super().maybe_done()
+
     def start_script(self, job):
         f = job.body_file
         if f is not None:
@@ -192,6 +196,7 @@ class Connection(server.Connection):
 
 class Server(server.Server):
     connection = Connection
+    logging = None  # the connection at its access log line (combined_log())
     one_send = 16 * 1024
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
@@ -273,3 +278,33 @@ class Server(server.Server):
         entry = entry[:4] + (content,)
         cache[fs] = entry
         return entry
+
+
+def _log_field(value):
+    """A request header's value for the access log: "-" when absent; quotes, backslashes
+    and control bytes escaped (as Apache does), so that a line stays one line."""
+    if value is None:
+        return "-"
+    out = []
+    for c in value.decode("latin-1"):
+        if c in '"\\':
+            out.append("\\" + c)
+        elif c < " " or c == "\x7f":
+            out.append("\\x%02x" % ord(c))
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def combined_log(server, write):
+    """An access log writer for server that adds the referrer and the user agent to each
+    Common Log Format line: the Combined Log Format of Apache and nginx."""
+
+    def log(line):
+        req = server.logging.req
+        write(
+            '%s "%s" "%s"'
+            % (line, _log_field(req.header(b"referer")), _log_field(req.header(b"user-agent")))
+        )
+
+    return log
