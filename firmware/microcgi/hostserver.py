@@ -129,6 +129,9 @@ class Connection(server.Connection):
         super().maybe_done()
 
     def start_script(self, job):
+        # SERVER_ADDR and SERVER_PORT: the address this client reached, which on a wildcard
+        # bind (0.0.0.0, ::) is not the bound one. (A board keeps the bound address.)
+        job.server_addr, job.server_port = self.sock.getsockname()[:2]
         f = job.body_file
         if f is not None:
             f.seek(0)  # the runner makes it the script's stdin
