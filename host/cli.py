@@ -558,10 +558,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host, port = server.listen()
     except OSError as e:
         raise CLIError(f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
-    shown = f"[{host}]" if ":" in host else host
-    print(
-        f"{PROG} {__version__} listening on http://{shown}:{port}/ (root {cfg.root})", flush=True
-    )
+    addrs = [host]
+    if host in ("0.0.0.0", "::"):  # every address: list the URLs someone can open
+        from microcgi_host.addresses import reachable
+
+        addrs = reachable(host, server.sock)
+    urls = [f"http://[{a}]:{port}/" if ":" in a else f"http://{a}:{port}/" for a in addrs]
+    lines = [f"{PROG} {__version__} listening on {urls[0]} (root {cfg.root})"]
+    lines += [f"  also {url}" for url in urls[1:]]
+    print("\n".join(lines), flush=True)
 
     def stop(signum, frame):
         raise KeyboardInterrupt
