@@ -645,6 +645,9 @@ class Server:
     # The heap is checked before each accept (MicroPython). gc.mem_free() walks the whole
     # heap: startup.py turns the check off for a heap with room for every connection.
     tight = _mem_free is not None
+    # A board's watchdog and Wi-Fi (microcgi.watch): called with ticks_ms() once per
+    # turn of the loop; startup.py sets it only when there is something to do.
+    hook = None
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
         self.cfg = cfg
@@ -748,6 +751,8 @@ class Server:
             gc.collect()
         except Exception as e:  # noqa: BLE001
             lazy_call("failed", "crashed", self, h, e)
+        if self.hook is not None:
+            self.hook(now)
 
     def close(self):
         """Stop every connection and script, and the listener."""
