@@ -160,10 +160,11 @@ class _Task:
                 lazy_call("failed", "traceback_lines", log, job.name, e)
             except MemoryError:
                 # the job still ends with its one-line cause; the traceback is lost: say so
+                lost = "traceback lost: MemoryError"
                 try:
-                    log(job.name + ": traceback lost: MemoryError")
+                    log("%s: %s" % (job.name, lost))
                 except MemoryError:
-                    log("traceback lost: MemoryError")
+                    log(lost)
             return "error", detail
 
 

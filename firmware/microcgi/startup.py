@@ -89,9 +89,7 @@ def start():
         except ImportError:
             pass
     if wdt is not None or wifi is not None:
-        from microcgi.watch import start as watch
-
-        server.hook = watch(wdt, cfg.watchdog, wifi)
+        server.hook = lazy_call("watch", "start", wdt, cfg.watchdog, wifi)
     # And while serving, well before the heap is full, for the same reason (what
     # stays: a connection's objects, a compiled script), but after a fraction of
     # what is free, so that a roomy heap pays almost nothing for it.
