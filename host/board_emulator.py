@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import errno
 import hashlib
+import ipaddress
 import os
 import re
 import selectors
@@ -61,8 +62,9 @@ except ImportError:  # not POSIX: no pseudo-terminals; `microcgi board` says so
 from microcgi_host.boards import Profile, ProfileError, load_profile
 
 STUBS_DIR = Path(__file__).resolve().parent / "board_stubs"
-ROM_MODULES = ("network", "machine", "_emulator_boot")
+ROM_MODULES = ("network", "machine", "_emulator_socket", "_emulator_boot")
 DEFAULT_WIFI = ("microcgi", "microcgi")
+DEFAULT_HTTP_HOST = "127.0.0.1"  # where "0.0.0.0" on the board listens: not every interface
 
 # Private messages from the emulated board (host/board_stubs): ESC _ ... ESC \ (APC).
 _MARK = b"\x1b_microcgi-emulator:"
@@ -221,9 +223,11 @@ class Board:
         wifi: tuple[str, str],
         flash_bytes: int,
         console=None,
+        http_host: str = DEFAULT_HTTP_HOST,
         ap_file: Path | None = None,
     ):
         self.profile = profile
+        self.http_host = http_host
         self.ap_file = ap_file  # the access point's switch: off while it starts with "off"
         self.cause = _PWRON_RESET  # of the last hard reset
         self.wdt_ms = 0  # the running watchdog's timeout (0: none)
@@ -273,6 +277,7 @@ class Board:
             "MICROCGI_EMU_SSID": self.wifi[0],
             "MICROCGI_EMU_PASSWORD": self.wifi[1],
             "MICROCGI_EMU_UID": uid,
+            "MICROCGI_EMU_HTTP_HOST": self.http_host,
         }
 
     def boot(self, soft: bool) -> None:
@@ -548,6 +553,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the access point's switch: write off or on into it (a new temporary file)",
     )
     p.add_argument("--micropython", metavar="PATH", help="the MicroPython unix interpreter")
+    p.add_argument(
+        "--link",
+        metavar="PATH",
+        help="a symlink to the serial port, the same at every start (removed at the end)",
+    )
+    p.add_argument(
+        "--http-host",
+        metavar="ADDR",
+        default=DEFAULT_HTTP_HOST,
+        help="the address a server on the board listening on 0.0.0.0 gets (%(default)s; "
+        "0.0.0.0: every interface of this machine)",
+    )
 
 
 def _setup(args: argparse.Namespace) -> tuple[Profile, str, tuple[str, str], int]:
@@ -572,7 +589,35 @@ def _setup(args: argparse.Namespace) -> tuple[Profile, str, tuple[str, str], int
     size = profile.flash_bytes if args.flash_size is None else args.flash_size
     if size is None or size <= 0:
         raise EmulatorError("--flash-size must be a number of bytes > 0")
+    try:
+        ipaddress.IPv4Address(args.http_host)
+    except ValueError:
+        raise EmulatorError(
+            f"--http-host must be an IPv4 address, got {args.http_host!r}"
+        ) from None
     return profile, micropython, wifi, size
+
+
+def make_link(link: str, target: str) -> Path:
+    """--link: a symlink to the serial port; an old link left by a run that was killed is
+    replaced, anything else at that path is refused."""
+    path = Path(link).absolute()
+    if path.is_symlink():
+        path.unlink()
+    elif path.exists():
+        raise EmulatorError(f"--link {link}: that path exists and is not a symlink")
+    try:
+        path.symlink_to(target)
+    except OSError as e:
+        raise EmulatorError(f"--link {link}: {e.strerror}") from None
+    return path
+
+
+def remove_link(path: Path, target: str) -> None:
+    """Remove the link if it still points to this board's port (not to a newer board's)."""
+    with contextlib.suppress(OSError):
+        if os.readlink(path) == target:
+            path.unlink()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -590,12 +635,28 @@ def run(args: argparse.Namespace) -> int:
         build_rom(rom, find_tool("mpy-cross"))
         ap_file = Path(args.ap_file).resolve() if args.ap_file else rom / "access-point"
         ap_file.write_text("off\n" if args.ap_off else "on\n")
-        console = sys.stdout.buffer
-        board = Board(profile, flash, micropython, rom, wifi, size, console, ap_file)
+        board = Board(
+            profile,
+            flash,
+            micropython,
+            rom,
+            wifi,
+            size,
+            console=sys.stdout.buffer,
+            http_host=args.http_host,
+            ap_file=ap_file,
+        )
         stack.callback(board.close)
+        port = board.serial_path
+        if args.link:
+            link = make_link(args.link, board.serial_path)
+            stack.callback(remove_link, link, board.serial_path)
+            port = args.link
         overhead = board.calibrate()
         out = sys.stdout
         out.write(f"serial: {board.serial_path}\n")
+        if args.link:
+            out.write(f"link: {args.link} -> {board.serial_path}\n")
         out.write(
             f"board: {profile.name}, heap {profile.heap_bytes} bytes (+{overhead} for the "
             f"emulator's own code), flash {size} bytes in {where}\n"
@@ -603,7 +664,8 @@ def run(args: argparse.Namespace) -> int:
         out.write(f"wifi: access point {wifi[0]!r}, password {wifi[1]!r}\n")
         state, other = ("off", "on") if args.ap_off else ("on", "off")
         out.write(f"wifi: the access point is {state} (`echo {other} > {ap_file}` switches it)\n")
-        out.write(f"(stop with Ctrl-C; try `mpremote connect {board.serial_path} repl`)\n")
+        out.write(f"http: a server on 0.0.0.0 listens on {args.http_host}\n")
+        out.write(f"(stop with Ctrl-C; try `mpremote connect {port} repl`)\n")
         out.flush()
 
         def stop(signum, frame):

@@ -6,8 +6,9 @@
 # (`--wifi SSID:PASSWORD`, given to this module through the environment). A
 # station joins it when the SSID and the password both match, after a short delay
 # as on hardware; otherwise status() reports what an ESP32 reports (no AP found,
-# wrong password) and isconnected() stays False. A joined station's address is
-# 127.0.0.1, so the board's server is reachable from the machine running it.
+# wrong password) and isconnected() stays False. A joined station's address is the
+# emulator's --http-host (127.0.0.1 by default; 127.0.0.1 too for 0.0.0.0), so the
+# board's server is reachable from the machine running it.
 #
 # The access point can be switched off and on while the board runs: it is off while
 # the file MICROCGI_EMU_AP_FILE (a path of the host, `--ap-file`) starts with "off".
@@ -34,14 +35,18 @@ STAT_ASSOC_FAIL = 203
 STAT_HANDSHAKE_TIMEOUT = 204
 
 _JOIN_MS = 300  # how long joining takes
-_ADDRESS = ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
+# the emulator's --http-host, where the board's server listens (127.0.0.1 unless told)
+_HOST = os.getenv("MICROCGI_EMU_HTTP_HOST") or "127.0.0.1"
+if _HOST == "0.0.0.0":
+    _HOST = "127.0.0.1"
+_ADDRESS = (_HOST, "255.0.0.0", _HOST, _HOST)
 _NO_ADDRESS = ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
 
 
 _SWITCH = os.getenv("MICROCGI_EMU_AP_FILE")
 # the host's files, through which the switch is read: once the board runs, "/" is its
 # flash (host/board_stubs/_emulator_boot.py), and this module is loaded before that
-_HOST = vfs.VfsPosix() if _SWITCH else None
+_FILES = vfs.VfsPosix() if _SWITCH else None
 
 
 def _ap():
@@ -49,9 +54,9 @@ def _ap():
     ssid = os.getenv("MICROCGI_EMU_SSID")
     if not ssid:
         return None
-    if _HOST is not None:
+    if _FILES is not None:
         try:
-            with _HOST.open(_SWITCH, "r") as f:
+            with _FILES.open(_SWITCH, "r") as f:
                 if f.read(3) == "off":
                     return None
         except OSError:

