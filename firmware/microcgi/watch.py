@@ -56,4 +56,4 @@ class Watch:
             try:
                 lazy_call("wlan", "rejoin", self, now)
             except Exception as e:  # noqa: BLE001 - serving goes on; the next look retries
-                print("wifi: %r" % e)
+                print("wifi:", e)  # (no string made: the heap may be what failed)
