@@ -124,10 +124,15 @@ class _Job:
     max_time_ms = None  # script_max_time in ms, or None
 
     def on_exit(self, outcome, detail=None):
+        conn = self.conn
         try:
-            self.conn.script_exit(self, outcome, detail)
+            conn.script_exit(self, outcome, detail)
         except MemoryError:
-            self.conn.out_of_memory()
+            conn.out_of_memory()
+        if conn.server.tight:
+            # a small heap: what the script left is freed now, before anything that
+            # lasts is placed among it (the next compile needs a large free block)
+            gc.collect()
 
     def log(self, msg):
         self.conn.server.log("%s: %s" % (self.name, msg))
