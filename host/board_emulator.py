@@ -23,6 +23,13 @@ How it behaves like a board:
   REPL, which is how mpremote gets hold of a board whose main.py never returns.
 - Ctrl-C reaches the running program as a KeyboardInterrupt (the terminal's
   interrupt character, as a board's UART driver does).
+- A watchdog started with `machine.WDT` runs on this side: the stand-in tells
+  of its start and its feeds; not fed in time, it restarts the board as a
+  watchdog reset does (a fresh interpreter, main.py runs, `machine.reset_cause()`
+  is `WDT_RESET`). Like the hardware's, it runs on through the REPL and soft
+  resets; a hard reset stops it.
+- The access point can be switched off and on (`--ap-off`, `--ap-file`): the
+  network stand-in reads the switch file.
 - `network` and `machine` are stand-ins (host/board_stubs/); they exist only on
   the emulator's module path and never ship to a board.
 """
@@ -42,6 +49,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 try:
@@ -70,6 +78,8 @@ _CTRL_A = b"\x01"
 _MAX_PENDING = 64 * 1024  # bytes from the host not yet read by the interpreter (a UART FIFO)
 _SCAN_TAIL = 64  # bytes of console output kept to find banners split across reads
 _MAX_FAILED_STARTS = 3  # interpreter runs in a row that end before the start-up code
+# machine.reset_cause() values (the ESP32 port's): power-on, the watchdog, machine.reset()
+_PWRON_RESET, _WDT_RESET, _SOFT_RESET = 1, 3, 5
 
 
 class EmulatorError(Exception):
@@ -215,9 +225,14 @@ class Board:
         flash_bytes: int,
         console=None,
         http_host: str = DEFAULT_HTTP_HOST,
+        ap_file: Path | None = None,
     ):
         self.profile = profile
         self.http_host = http_host
+        self.ap_file = ap_file  # the access point's switch: off while it starts with "off"
+        self.cause = _PWRON_RESET  # of the last hard reset
+        self.wdt_ms = 0  # the running watchdog's timeout (0: none)
+        self.wdt_at = 0.0  # time.monotonic() at which it resets the board
         self.flash = flash
         self.micropython = micropython
         self.rom = rom
@@ -258,7 +273,8 @@ class Board:
             "MICROCGI_EMU_FLASH": str(self.flash),
             "MICROCGI_EMU_FLASH_BYTES": str(self.flash_bytes),
             "MICROCGI_EMU_MODE": "raw" if raw else "friendly",
-            "MICROCGI_EMU_SOFT": "1" if soft else "0",
+            "MICROCGI_EMU_CAUSE": str(self.cause),
+            "MICROCGI_EMU_AP_FILE": str(self.ap_file or ""),
             "MICROCGI_EMU_SSID": self.wifi[0],
             "MICROCGI_EMU_PASSWORD": self.wifi[1],
             "MICROCGI_EMU_UID": uid,
@@ -273,6 +289,8 @@ class Board:
             old.stop()
         raw = soft and self.mode == "raw"
         self.tail = b""
+        if not soft:
+            self.wdt_ms = 0  # a hard reset stops the watchdog
         if soft:
             self._to_serial(_SOFT_REBOOT)
         else:
@@ -389,11 +407,32 @@ class Board:
             self._interp_write()
         elif event == "repl":
             interp.phase = "hold" if interp.raw else "run"
+        elif event == "wdt-feed":
+            if self.wdt_ms:
+                self.wdt_at = time.monotonic() + self.wdt_ms / 1000
+        elif event.startswith("wdt:"):  # machine.WDT(timeout=ms)
+            self.wdt_ms = int(event[4:])
+            self.wdt_at = time.monotonic() + self.wdt_ms / 1000
         elif event in ("soft-reset", "hard-reset"):
             interp.resetting = event[:4]
+            if event == "hard-reset":
+                self.cause = _SOFT_RESET  # machine.reset(): a software reset of the chip
             self.boot(soft=event == "soft-reset")
             return True
         return False
+
+    def _watchdog_reset(self) -> None:
+        """The watchdog was not fed in time: what the board printed so far, then a reset."""
+        interp = self.interp
+        while interp is not None and interp is self.interp:
+            ready = self.sel.select(timeout=0)
+            if interp.fd not in {key.fd for key, ev in ready if ev & selectors.EVENT_READ}:
+                break
+            self._on_board()
+        if self.interp is interp and interp is not None:
+            self._flush_held(interp)
+        self.cause = _WDT_RESET
+        self.boot(soft=False)
 
     def _emit(self, interp: Interpreter, data: bytes) -> None:
         if not data:
@@ -458,7 +497,14 @@ class Board:
         """Power on and relay until stopped (KeyboardInterrupt or SIGTERM)."""
         self.boot(soft=False)
         while not self._stopping:
-            for key, events in self.sel.select(timeout=1.0):
+            timeout = 1.0
+            if self.wdt_ms:
+                left = self.wdt_at - time.monotonic()
+                if left <= 0:
+                    self._watchdog_reset()
+                    continue
+                timeout = min(timeout, left)
+            for key, events in self.sel.select(timeout=timeout):
                 if key.data == "serial":
                     self._on_serial()
                 elif self.interp is not None and key.fd == self.interp.fd:
@@ -498,6 +544,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--flash-size", type=int, metavar="BYTES", help="filesystem capacity (the profile's)"
+    )
+    p.add_argument(
+        "--ap-off", action="store_true", help="start with the access point switched off"
+    )
+    p.add_argument(
+        "--ap-file",
+        metavar="FILE",
+        help="the access point's switch: write off or on into it (a new temporary file)",
     )
     p.add_argument("--micropython", metavar="PATH", help="the MicroPython unix interpreter")
     p.add_argument(
@@ -580,6 +634,8 @@ def run(args: argparse.Namespace) -> int:
             where = f"{flash} (temporary)"
         rom = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mpy-rom-")))
         build_rom(rom, find_tool("mpy-cross"))
+        ap_file = Path(args.ap_file).resolve() if args.ap_file else rom / "access-point"
+        ap_file.write_text("off\n" if args.ap_off else "on\n")
         board = Board(
             profile,
             flash,
@@ -589,6 +645,7 @@ def run(args: argparse.Namespace) -> int:
             size,
             console=sys.stdout.buffer,
             http_host=args.http_host,
+            ap_file=ap_file,
         )
         stack.callback(board.close)
         port = board.serial_path
@@ -606,6 +663,8 @@ def run(args: argparse.Namespace) -> int:
             f"emulator's own code), flash {size} bytes in {where}\n"
         )
         out.write(f"wifi: access point {wifi[0]!r}, password {wifi[1]!r}\n")
+        state, other = ("off", "on") if args.ap_off else ("on", "off")
+        out.write(f"wifi: the access point is {state} (`echo {other} > {ap_file}` switches it)\n")
         out.write(f"http: a server on 0.0.0.0 listens on {args.http_host}\n")
         out.write(f"(stop with Ctrl-C; try `mpremote connect {port} repl`)\n")
         out.flush()

@@ -43,7 +43,7 @@ class EmulatedBoard:
     """A `microcgi board PROFILE` process; its stdout (the console mirror) goes to a file."""
 
     def __init__(self, workdir, *args, profile="esp32"):
-        Path(workdir).mkdir()
+        Path(workdir).mkdir(exist_ok=True)  # (a test may have built the flash in it)
         self.flash = Path(workdir) / "flash"
         self.log = Path(workdir) / "board.out"
         argv = microcgi_argv("board", profile, "--flash", str(self.flash), *args)
