@@ -63,11 +63,18 @@ def directory(server, conn, req, path, fs, root):
         raise lazy_call("routing", "unreadable", server, fs, e)
     entries = []
     for name in names:
+        # only what a request for it would get: no FIFO or device (403), and with
+        # follow_symlinks off no symlink leaving root (403)
         try:
             mode, size, mtime = compat.stat(fs + name)
-        except OSError:
+            mode &= compat.S_IFMT
+            if mode != compat.S_IFDIR and mode != compat.S_IFREG:
+                continue
+            if server.realpath is not None:
+                server.check_inside(fs + name, root)
+        except (OSError, Forbidden):
             continue
-        entries.append((name, mode & compat.S_IFMT == compat.S_IFDIR, size, mtime))
+        entries.append((name, mode == compat.S_IFDIR, size, mtime))
     names = None
     from microcgi import listing
 

@@ -528,10 +528,34 @@ def test_listing_sizes_and_dates():
     _, page = _page("/", [("f.bin", False, 3456, MTIME), ("d", True, 4096, None)])
     row = page[page.find('href="f.bin"') :]
     row = row[: row.find("</tr>")]
-    assert ">3456<" in row and "06 Nov 1994 08:49:37" in row, row
+    assert '<td title="3456 bytes">3.4 KiB<' in row and ">1994-11-06 08:49<" in row, row
     row = page[page.find('href="d/"') :]
     row = row[: row.find("</tr>")]
     assert "4096" not in row and ">-<" in row, row
+
+
+def test_listing_human_sizes():
+    for size, shown in [
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1024, "1.0 KiB"),
+        (5000000, "4.8 MiB"),
+        (3 * 1024**3, "3.0 GiB"),
+        (5 * 1024**4, "5.0 TiB"),
+        (2048 * 1024**4, "2048.0 TiB"),
+    ]:
+        _, page = _page("/", [("f", False, size, MTIME)])
+        assert '<td title="%d bytes">%s</td>' % (size, shown) in page, (size, page[-200:])
+
+
+def test_listing_natural_case_insensitive_order():
+    names = ["file10", "Zdir", "file2", "adir", "File1", "b", "B", "a1b10", "a1b9", "Ω"]
+    entries = [(n, n.endswith("dir"), 1, MTIME) for n in names]
+    _, page = _page("/", entries)
+    order = ["adir/", "Zdir/", "a1b9", "a1b10", "B", "b", "File1", "file2", "file10", "Ω"]
+    positions = [page.find(">%s</a>" % n) for n in order]
+    assert -1 not in positions, list(zip(order, positions))
+    assert positions == sorted(positions), list(zip(order, positions))
 
 
 def test_listing_title_and_parent_link():
