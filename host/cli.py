@@ -112,6 +112,16 @@ def _alias(text: str) -> tuple[str, str]:
     return prefix, target
 
 
+def _error_page(text: str) -> tuple[int, str]:
+    status, eq, path = text.partition("=")
+    bad_path = path[:1] != "/" or ".." in path.split("/")
+    if not eq or not status.isdigit() or not 400 <= int(status) <= 599 or bad_path:
+        raise argparse.ArgumentTypeError(
+            f"expected STATUS=/PATH with a 4xx or 5xx STATUS, got {text!r}"
+        )
+    return int(status), path
+
+
 def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; the `board` subcommand gets its arguments only when argv names it
     (they come from the emulator module, which is slow to import and serve never needs)."""
@@ -244,6 +254,14 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         help="an environment variable for every script (repeatable)",
     )
     s.add_argument(
+        "--error-page",
+        type=_error_page,
+        action="append",
+        default=[],
+        metavar="STATUS=PATH",
+        help="answer STATUS (4xx, 5xx) with the site's page at URL PATH (none; repeatable)",
+    )
+    s.add_argument(
         "--demo", action="store_true", help="serve the demo site that comes with microcgi"
     )
     # `microcgi demo ...` is `microcgi serve --demo ...` (main())
@@ -342,12 +360,16 @@ def _interpreter(ext: str, name: str) -> str:
 def build_config(args: argparse.Namespace) -> Config:
     cfg = Config(cgi=default_cgi_map())
     given: dict = {}  # the settings of board profile and config file
+    error_pages: dict = {}
     try:
         if args.board:
             given.update(_board_settings(args.board))
             cfg.apply(given, f"board {args.board}", _BOARD_ONLY)
         if args.config:
             data = _read_json(args.config, "config file")
+            pages = data.pop("error_pages", None)  # read here: a Linux-only setting
+            if pages is not None:
+                error_pages.update(_config_error_pages(pages, args.config))
             given.update(data)
             cfg.apply(data, args.config)
     except ConfigError as e:
@@ -431,7 +453,27 @@ def build_config(args: argparse.Namespace) -> Config:
         raise CLIError(f"document root {cfg.root} is not readable")
     cfg.root = root
     cfg.alias = _check_aliases(cfg)
+    error_pages.update(dict(args.error_page))
+    for status, path in error_pages.items():
+        page = os.path.join(root, path.lstrip("/"))
+        if not os.path.isfile(page):
+            raise CLIError(f"error page {status}={path}: no such file under {cfg.root}")
+    args.error_pages = error_pages
     return cfg
+
+
+def _config_error_pages(pages, where: str) -> dict[int, str]:
+    """The config file's error_pages ({"404": "/404.html"}), checked as --error-page is."""
+    if not isinstance(pages, dict):
+        raise CLIError(f"{where}: error_pages must be an object of STATUS: PATH")
+    checked = {}
+    for status, path in pages.items():
+        try:
+            code, page = _error_page(f"{status}={path}")
+        except argparse.ArgumentTypeError as e:
+            raise CLIError(f"{where}: error_pages: {e}") from None
+        checked[code] = page
+    return checked
 
 
 def _check_aliases(cfg: Config) -> dict[str, str]:
@@ -550,6 +592,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     access, access_file = _open_access_log(cfg.access_log)
     runner = _make_runner(cfg, _error_log)
     server = Server(cfg, runner, log=_error_log, access_log=access, realpath=os.path.realpath)
+    server.error_pages = args.error_pages
     if access is not None and args.access_log_format == "combined":
         from microcgi.hostserver import combined_log
 

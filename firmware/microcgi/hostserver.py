@@ -8,7 +8,7 @@ import os
 import socket
 import tempfile
 
-from microcgi import routing, server
+from microcgi import http11, routing, server
 from microcgi.compat import S_IFMT, S_IFREG, ticks_add, ticks_ms
 from microcgi.errors import Forbidden
 
@@ -124,6 +124,24 @@ class _Pending(list):
 
 
 class Connection(server.Connection):
+    def error(self, status, msg="", close=False):
+        """server.Connection.error(), with the site's own page for status (--error-page),
+        else a small HTML page for a client that accepts text/html (status, reason, one
+        sentence; never the message, which may name a path), else plain text."""
+        req = self.req
+        if req is not None:
+            body = _own_page(self.server, status)
+            if body is None:
+                accept = req.header(b"accept")
+                if accept is not None and b"text/html" in accept:
+                    body = _html_error(status)
+            if body is not None:
+                if close:
+                    self.close_after = True
+                self.respond(status, [(b"Content-Type", b"text/html; charset=utf-8")], body)
+                return
+        super().error(status, msg, close)
+
     def maybe_done(self):
         self.server.logging = self  # the connection whose line combined_log() may write
         super().maybe_done()
@@ -200,6 +218,7 @@ class Connection(server.Connection):
 class Server(server.Server):
     connection = Connection
     logging = None  # the connection at its access log line (combined_log())
+    error_pages = {}  # status -> URL path of the site's own page for it (--error-page)
     one_send = 16 * 1024
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
@@ -311,3 +330,56 @@ def combined_log(server, write):
         )
 
     return log
+
+
+_ERROR_PAGE_MAX = 64 * 1024
+_SENTENCES = {
+    400: "The request could not be understood.",
+    403: "This address is not served.",
+    404: "There is nothing at this address.",
+    405: "This address does not take that method.",
+    408: "The request took too long to arrive.",
+    413: "The request body is larger than this server accepts.",
+    414: "The address is longer than this server accepts.",
+    431: "The request headers are larger than this server accepts.",
+    500: "The server could not make this page; its log says why.",
+    503: "The server is too busy just now; try again in a moment.",
+    504: "The page took too long to make.",
+}
+
+
+def _html_error(status):
+    reason = http11.reason_phrase(status)
+    sentence = _SENTENCES.get(status) or (
+        "The request could not be served." if status < 500 else "The server failed."
+    )
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        "<title>%d %s</title>\n"
+        "<style>body{font:16px/1.5 system-ui,sans-serif;margin:2em auto;max-width:36em;"
+        "padding:0 1em}</style>\n"
+        "</head><body><h1>%d %s</h1>\n<p>%s</p>\n</body></html>\n"
+        % (status, reason, status, reason, sentence)
+    ).encode()
+
+
+def _own_page(srv, status):
+    """The bytes of the site's page for status (Server.error_pages), or None when there
+    is none or it cannot be read as a regular file of at most 64 KiB."""
+    path = srv.error_pages.get(status)
+    if path is None:
+        return None
+    try:  # O_NONBLOCK: whatever replaced the file (a FIFO) cannot hold up the loop
+        fd = os.open(srv.root + path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if st.st_mode & S_IFMT != S_IFREG or st.st_size > _ERROR_PAGE_MAX:
+            return None
+        return os.read(fd, _ERROR_PAGE_MAX)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
