@@ -9,10 +9,12 @@ which
   (a) the server starts and answers 200 sequential requests (a 1 KiB static file, an
       in-process script / a hello-world route, a 404) with the right bodies, and
   (b) it serves 8 concurrent clients, a new connection per request, for 10 s with no error,
-with no MemoryError in its output in either case. Failures near the boundary depend on
+  (c) it serves 8 keep-alive clients (each reuses its connection as wrk does) for 10 s,
+with no MemoryError in its output in any case. Failures near the boundary depend on
 fragmentation, so the minimum found is run twice more and raised 1 KiB at a time until it
 passes three times in a row. Then both servers are given 256 KiB and measured in
-requests/s with 1 and with 8 clients.
+requests/s with 1 and with 8 clients, a new connection per request and keep-alive
+(--no-heap: only these).
 
 microcgi is the firmware/ tree built into a board folder as tools/deploy.py builds a board's
 flash (lib/microcgi/*.mpy compiled with `-s microcgi/NAME.py`, main.py, config.json, www/),
@@ -375,30 +377,141 @@ def _client(args):
             first = first or err
         else:
             ok += 1
-    return ok, errors, first
+    return ok, errors, first, ok + errors
 
 
-def load(port, checks, clients, seconds):
-    """`clients` processes, a new connection per request; returns (ok, errors, first error)."""
+def read_response(sock, buf):
+    """One response from sock: (status, body, keep, rest).
+
+    buf holds bytes already received; rest is what followed the response. keep is
+    False when the server will close the connection: `Connection: close`, an HTTP/1.0
+    answer without `Connection: keep-alive`, or a body delimited by the close (read
+    here to the end). Raises ValueError on a response cut short or not understood.
+    """
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            break
+        data = sock.recv(65536)
+        if not data:
+            raise ValueError("connection closed before a response head")
+        buf += data
+    lines = buf[:end].split(b"\r\n")
+    version, _, rest = lines[0].partition(b" ")
+    try:
+        status = int(rest[:3])
+    except ValueError:
+        raise ValueError("bad status line %r" % lines[0][:80]) from None
+    length = None
+    connection = b""
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"connection":
+            connection = value.strip().lower()
+        elif name == b"transfer-encoding":
+            raise ValueError("chunked response (not expected here)")
+    if version == b"HTTP/1.1":
+        keep = connection != b"close"
+    else:
+        keep = connection == b"keep-alive"
+    buf = buf[end + 4 :]
+    if length is None and status not in (204, 304):
+        keep = False  # the body ends with the connection
+        while True:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            buf += data
+        return status, buf, keep, b""
+    length = length or 0
+    while len(buf) < length:
+        data = sock.recv(65536)
+        if not data:
+            raise ValueError("connection closed %d bytes into a %d-byte body" % (len(buf), length))
+        buf += data
+    return status, buf[:length], keep, buf[length:]
+
+
+def _keepalive_client(args):
+    """One client as wrk is one: its next request goes on the same connection as soon as
+    the previous response is complete; a new connection only when the server closed it
+    (or after an error). Returns (ok, errors, first error, connections opened)."""
+    port, checks, deadline, offset = args
+    requests = [
+        ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (c[0], port)).encode() for c in checks
+    ]
+    ok = errors = conns = 0
+    first = ""
+    sock = None
+    buf = b""
+    i = offset
+    while time.time() < deadline:
+        path, want_status, want_body = checks[i % len(checks)]
+        request = requests[i % len(checks)]
+        i += 1
+        try:
+            if sock is None:
+                sock = socket.create_connection(("127.0.0.1", port), 5.0)
+                conns += 1
+                buf = b""
+            sock.sendall(request)
+            status, body, keep, buf = read_response(sock, buf)
+        except (OSError, ValueError) as e:
+            errors += 1
+            first = first or "%s: %s (connection %d)" % (path, e or type(e).__name__, conns)
+            if sock is not None:
+                sock.close()
+                sock = None
+            continue
+        if not keep:
+            sock.close()
+            sock = None
+        if status != want_status:
+            errors += 1
+            first = first or "%s: status %d, want %d" % (path, status, want_status)
+        elif want_body is not None and body != want_body:
+            errors += 1
+            first = first or "%s: wrong body (%d bytes)" % (path, len(body))
+        else:
+            ok += 1
+    if sock is not None:
+        sock.close()
+    return ok, errors, first, conns
+
+
+def load(port, checks, clients, seconds, keepalive=False):
+    """`clients` processes for `seconds`, cycling through checks.
+
+    A new connection per request, or with keepalive each client reuses its connection
+    as wrk does. Returns (ok, errors, first error, connections opened).
+    """
     deadline = time.time() + seconds
     jobs = [(port, checks, deadline, i) for i in range(clients)]
+    func = _keepalive_client if keepalive else _client
     if clients == 1:
-        results = [_client(jobs[0])]
+        results = [func(jobs[0])]
     else:
         with multiprocessing.get_context("fork").Pool(clients) as pool:
-            results = pool.map(_client, jobs)
+            results = pool.map(func, jobs)
     ok = sum(r[0] for r in results)
     errors = sum(r[1] for r in results)
     first = next((r[2] for r in results if r[2]), "")
-    return ok, errors, first
+    conns = sum(r[3] for r in results)
+    return ok, errors, first, conns
 
 
-def concurrent_ok(target, heap, seconds, clients=8):
-    """(b): serves `clients` concurrent clients for `seconds` with no error."""
+def concurrent_ok(target, heap, seconds, clients=8, keepalive=False):
+    """(b), (c): serves `clients` concurrent clients for `seconds` with no error."""
     with target.start(heap) as server:
         if not server.wait_ready():
             return False, "did not start: " + _tail(server.output())
-        ok, errors, first = load(server.port, target.checks, clients, seconds)
+        ok, errors, first, _ = load(server.port, target.checks, clients, seconds, keepalive)
         if errors:
             return False, "%d errors in %d requests (first: %s)" % (errors, ok + errors, first)
         if not server.alive():
@@ -435,7 +548,7 @@ def wait_quiet(max_wait=30.0, threshold=0.25, window=0.5):
         return None
 
 
-def throughput(target, heap, clients, seconds):
+def throughput(target, heap, clients, seconds, keepalive=False):
     """Requests/s over `seconds` with `clients` clients on a fresh server."""
     waited = wait_quiet()
     if waited:
@@ -444,9 +557,15 @@ def throughput(target, heap, clients, seconds):
         if not server.wait_ready():
             raise RuntimeError("%s did not start at %d bytes" % (target.label, heap))
         cpu0 = process_cpu(server.proc.pid)
-        ok, errors, first = load(server.port, target.checks, clients, seconds)
+        ok, errors, first, conns = load(server.port, target.checks, clients, seconds, keepalive)
         cpu1 = process_cpu(server.proc.pid)
-        got = {"rps": ok / seconds, "requests": ok, "errors": errors, "first_error": first}
+        got = {
+            "rps": ok / seconds,
+            "requests": ok,
+            "errors": errors,
+            "first_error": first,
+            "connections": conns,
+        }
         if cpu0 is not None and cpu1 is not None and ok:
             # what the server itself spent per request: moved less than requests/s by
             # the clients and by other jobs on a shared machine
@@ -657,57 +776,89 @@ def fmt_ratio(a, b, digits=2):
 
 
 def markdown(result):
+    """The heap table and the requests/s table of a run, in markdown."""
     mc = result["servers"]["microcgi"]
     md = result["servers"]["microdot"]
+    clients = result["clients"]
     rows = [
         "| | microcgi | Microdot %s | microcgi ÷ Microdot | target |" % MICRODOT_VERSION,
         "|---|---|---|---|---|",
-        "| (a) smallest heap, 200 sequential requests | %s | %s | %s | ≤ 0.5× |"
-        % (
-            fmt_heap(mc["seq_heap"]),
-            fmt_heap(md["seq_heap"]),
-            fmt_ratio(mc["seq_heap"], md["seq_heap"]),
-        ),
-        "| (b) smallest heap, %d clients × %g s | %s | %s | %s | ≤ 0.5× |"
-        % (
-            result["clients"],
-            result["seconds"],
-            fmt_heap(mc["conc_heap"]),
-            fmt_heap(md["conc_heap"]),
-            fmt_ratio(mc["conc_heap"], md["conc_heap"]),
-        ),
     ]
+    for key, what, goal in (
+        ("seq_heap", "(a) smallest heap, %d sequential requests" % result["requests"], "≤ 0.5×"),
+        (
+            "conc_heap",
+            "(b) smallest heap, %d clients × %g s" % (clients, result["seconds"]),
+            "≤ 0.5×",
+        ),
+        (
+            "ka_heap",
+            "(c) smallest heap, %d keep-alive clients × %g s" % (clients, result["seconds"]),
+            "≤ (b)",
+        ),
+    ):
+        if key not in mc and key not in md:
+            continue  # a run from before (c) existed
+        rows.append(
+            "| %s | %s | %s | %s | %s |"
+            % (
+                what,
+                fmt_heap(mc.get(key)),
+                fmt_heap(md.get(key)),
+                fmt_ratio(mc.get(key), md.get(key)),
+                goal,
+            )
+        )
     a = mc.get("import_costs", {}).get("total")
     b = md.get("import_costs", {}).get("total")
     rows.append(
         "| heap held once imported (bytecode and module data) | %s | %s | %s | |"
         % (fmt_heap(a), fmt_heap(b), fmt_ratio(a, b))
     )
-    for c in (1, result["clients"]):
-        key = "rps_c%d" % c
-        a = mc.get(key, {}).get("rps")
-        b = md.get(key, {}).get("rps")
-        rows.append(
-            "| requests/s at %d KiB heap, %d client%s | %s | %s | %s | ≥ 2× |"
-            % (
-                result["rps_heap"] // KIB,
-                c,
-                "s" * (c > 1),
-                _rps(mc.get(key)),
-                _rps(md.get(key)),
-                fmt_ratio(a, b, 1),
-            )
-        )
-    for c in (1, result["clients"]):
-        key = "rps_c%d" % c
-        a = mc.get(key, {}).get("cpu_us")
-        b = md.get(key, {}).get("cpu_us")
-        if a and b:
+    rows += [
+        "",
+        "| requests/s at %d KiB heap | clients | microcgi | Microdot %s | microcgi ÷ Microdot "
+        "| target | server CPU per request: microcgi | Microdot | microcgi ÷ Microdot |"
+        % (result["rps_heap"] // KIB, MICRODOT_VERSION),
+        "|---|--:|--:|--:|--:|---|--:|--:|--:|",
+    ]
+    for prefix, how in (("rps", "a new connection per request"), ("ka", "keep-alive")):
+        for c in (1, clients):
+            key = "%s_c%d" % (prefix, c)
+            x, y = mc.get(key), md.get(key)
+            if not x and not y:
+                continue
+            cx = (x or {}).get("cpu_us")
+            cy = (y or {}).get("cpu_us")
             rows.append(
-                "| server CPU per request, %d client%s | %.0f µs | %.0f µs | %s | |"
-                % (c, "s" * (c > 1), a, b, fmt_ratio(a, b))
+                "| %s | %d | %s | %s | %s | ≥ 2× | %s | %s | %s |"
+                % (
+                    how,
+                    c,
+                    _rps(x),
+                    _rps(y),
+                    fmt_ratio((x or {}).get("rps"), (y or {}).get("rps"), 1),
+                    "%.0f µs" % cx if cx else "—",
+                    "%.0f µs" % cy if cy else "—",
+                    fmt_ratio(cx, cy),
+                )
             )
     return "\n".join(rows)
+
+
+def connections_note(result):
+    """How often each server made a keep-alive client open a new connection."""
+    parts = []
+    for name, label in (("microcgi", "microcgi"), ("microdot", "Microdot")):
+        got = result["servers"].get(name, {}).get("ka_c%d" % result["clients"])
+        if got and got.get("requests"):
+            parts.append(
+                "%s opened %d connections for %d requests"
+                % (label, got.get("connections", 0), got["requests"])
+            )
+    if not parts:
+        return ""
+    return "Keep-alive, %d clients, median round: %s." % (result["clients"], "; ".join(parts))
 
 
 def breakdown(result):
@@ -741,15 +892,18 @@ def docs_block(result, table, parts=""):
         "rewrite this block) bisects `micropython -X heapsize=N` in 1 KiB steps for the",
         "smallest heap at which a server (a) starts and answers 200 sequential requests — a",
         "1 KiB static file, an in-process script (Microdot: its hello-world route) and a 404 —",
-        "with the right bodies and no MemoryError in its output, and (b) serves %d concurrent"
+        "with the right bodies and no MemoryError in its output, (b) serves %d concurrent"
         % result["clients"],
-        "clients, a new connection per request, for %g s with no error. The value found is run"
+        "clients, a new connection per request, for %g s with no error, and (c) does the same"
         % result["seconds"],
-        "twice more and raised until it passes three times in a row: failures near the",
-        "boundary depend on heap fragmentation. Then both servers get %d KiB of heap and are"
+        "with keep-alive clients. The value found is run twice more and raised until it passes",
+        "three times in a row: failures near the boundary depend on heap fragmentation. Then",
+        "both servers get %d KiB of heap and are measured in requests/s: the same mix of three"
         % (result["rps_heap"] // KIB),
-        "measured in requests/s: the same mix of three requests, a new connection each, from",
-        "Python client processes on the same machine over loopback; %d rounds of %g s,"
+        "requests from Python client processes on the same machine over loopback, either a new",
+        "connection per request or keep-alive as wrk does it (a client sends its next request",
+        "on the same connection as soon as the previous response is complete, and opens a new",
+        "connection only when the server closed it); %d rounds of %g s per figure,"
         % (result["rps_rounds"], result["rps_seconds"]),
         "alternating the servers, the median round kept. Client and server share the CPUs,",
         "and other jobs on a shared machine move these figures; compare the two servers,",
@@ -782,6 +936,9 @@ def docs_block(result, table, parts=""):
         table,
         "",
     ]
+    note = connections_note(result)
+    if note:
+        lines += [note, ""]
     lines += ["%s" % note for note in result.get("notes", [])]
     if parts:
         lines += [
@@ -827,16 +984,24 @@ def targets_notes(result):
                 "- %s heap: microcgi %d B vs Microdot %d B = %.2f× (target ≤ 0.5×, i.e. ≤ %d B): "
                 "%s." % (what, a, b, a / b, goal, verdict)
             )
-    for c in (1, result["clients"]):
-        key = "rps_c%d" % c
-        a = mc.get(key, {}).get("rps")
-        b = md.get(key, {}).get("rps")
-        if a and b:
-            verdict = "met" if a >= 2 * b else "missed: %.0f req/s short" % (2 * b - a)
-            notes.append(
-                "- requests/s with %d client%s: %.0f vs %.0f = %.1f× (target ≥ 2×): %s."
-                % (c, "s" * (c > 1), a, b, a / b, verdict)
-            )
+    a, b = mc.get("ka_heap"), mc.get("conc_heap")
+    if a and b:
+        verdict = "met" if a <= b else "missed by %d B" % (a - b)
+        notes.append(
+            "- (c) keep-alive heap: microcgi %d B, connection-per-request (b) %d B "
+            "(target: no more than (b)): %s." % (a, b, verdict)
+        )
+    for prefix, how in (("rps", "a new connection each"), ("ka", "keep-alive")):
+        for c in (1, result["clients"]):
+            key = "%s_c%d" % (prefix, c)
+            a = mc.get(key, {}).get("rps")
+            b = md.get(key, {}).get("rps")
+            if a and b:
+                verdict = "met" if a >= 2 * b else "missed: %.0f req/s short" % (2 * b - a)
+                notes.append(
+                    "- requests/s, %s, %d client%s: %.0f vs %.0f = %.1f× (target ≥ 2×): %s."
+                    % (how, c, "s" * (c > 1), a, b, a / b, verdict)
+                )
     return notes
 
 
@@ -868,6 +1033,9 @@ def parse_args(argv):
         help="measure nothing: print (and with --write-docs, write) the report of a saved run",
     )
     p.add_argument("--keep", action="store_true", help="keep the build folders (printed)")
+    p.add_argument(
+        "--no-heap", action="store_true", help="skip the heap bisections: requests/s only"
+    )
     args = p.parse_args(argv)
     args.seconds = args.seconds or (3.0 if args.quick else 10.0)
     args.rps_seconds = args.rps_seconds or (3.0 if args.quick else 10.0)
@@ -890,30 +1058,48 @@ def measure_target(target, args, trials):
         trials,
         "(b)",
     )
-    return {"seq_heap": seq, "conc_heap": conc, "import_costs": costs}
+    log("%s: (c) %d keep-alive clients for %g s" % (target.label, args.clients, args.seconds))
+    keep = smallest_heap(
+        lambda h: concurrent_ok(target, h, args.seconds, args.clients, keepalive=True),
+        args.lo,
+        args.hi,
+        trials,
+        "(c)",
+    )
+    return {"seq_heap": seq, "conc_heap": conc, "ka_heap": keep, "import_costs": costs}
 
 
 def measure_throughput(targets, args, servers):
     """Requests/s of every target, rounds interleaved so that both see the same machine.
 
-    Each round runs every (clients, target) pair once on a fresh server; the figure kept
-    is the median round, and every round is in the JSON.
+    Each round runs every (connections, clients, target) triple once on a fresh server:
+    a new connection per request ("rps_cN") and keep-alive ("ka_cN"). The figure kept is
+    the median round, and every round is in the JSON.
     """
     runs = {}
     for r in range(args.rounds):
-        for c in (1, args.clients):
-            for target in targets:
-                log(
-                    "%s: requests/s at %d B, %d client(s), round %d of %d"
-                    % (target.label, args.rps_heap, c, r + 1, args.rounds)
-                )
-                got = throughput(target, args.rps_heap, c, args.rps_seconds)
-                log(
-                    "  %.0f req/s, %d errors, %.0f µs server CPU per request"
-                    % (got["rps"], got["errors"], got.get("cpu_us", 0))
-                )
-                runs.setdefault((target.name, c), []).append(got)
-    for (name, c), rounds in runs.items():
+        for prefix in ("rps", "ka"):
+            for c in (1, args.clients):
+                for target in targets:
+                    log(
+                        "%s: requests/s at %d B, %d client(s)%s, round %d of %d"
+                        % (
+                            target.label,
+                            args.rps_heap,
+                            c,
+                            ", keep-alive" if prefix == "ka" else "",
+                            r + 1,
+                            args.rounds,
+                        )
+                    )
+                    got = throughput(target, args.rps_heap, c, args.rps_seconds, prefix == "ka")
+                    log(
+                        "  %.0f req/s, %d errors, %.0f µs server CPU per request, "
+                        "%d connections"
+                        % (got["rps"], got["errors"], got.get("cpu_us", 0), got["connections"])
+                    )
+                    runs.setdefault((target.name, prefix, c), []).append(got)
+    for (name, prefix, c), rounds in runs.items():
         ranked = sorted(rounds, key=lambda g: g["rps"])
         median = dict(ranked[len(ranked) // 2])
         median["rounds"] = [g["rps"] for g in rounds]
@@ -921,7 +1107,7 @@ def measure_throughput(targets, args, servers):
         if cpu:
             median["cpu_us"] = cpu[len(cpu) // 2]  # the median round of its own
         median["errors"] = sum(g["errors"] for g in rounds)
-        servers[name]["rps_c%d" % c] = median
+        servers[name]["%s_c%d" % (prefix, c)] = median
 
 
 def main(argv=None):
@@ -982,7 +1168,10 @@ def main(argv=None):
                 print("bench/heap.py: %s" % e, file=sys.stderr)
                 return 2
         for target in targets:
-            result["servers"][target.name] = measure_target(target, args, trials)
+            if args.no_heap:
+                result["servers"][target.name] = {"seq_heap": None, "conc_heap": None}
+            else:
+                result["servers"][target.name] = measure_target(target, args, trials)
         measure_throughput(targets, args, result["servers"])
     finally:
         if args.keep:
@@ -1004,6 +1193,10 @@ def report(result, write):
     table = markdown(result)
     print(table)
     print()
+    note = connections_note(result)
+    if note:
+        print(note)
+        print()
     parts = breakdown(result)
     if parts:
         print(parts)
