@@ -59,12 +59,16 @@ format: setup
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 
 # bench/heap.py: the smallest MicroPython heap of microcgi and of Microdot (issue 3)
+# bench/soak.py: 100,000 mixed requests, descriptors/children/zombies/RSS before and after
+# (issue 9); --quick: 10,000
 bench: setup
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/heap.py --write-docs
+	$(BIN)/python bench/soak.py
 
 bench-quick: setup
 	$(BIN)/python bench/run.py --quick
+	$(BIN)/python bench/soak.py --quick
 
 clean:
 	rm -rf build mpy-build .pytest_cache .ruff_cache *.egg-info

@@ -941,7 +941,6 @@ def _signal_tree(roots: list[tuple[int, int]], sig: int, seen: set[int]) -> list
         pid, parent = todo.pop()
         if pid in seen:
             continue
-        seen.add(pid)
         try:
             pidfd = os.pidfd_open(pid)
         except ProcessLookupError:
@@ -951,6 +950,7 @@ def _signal_tree(roots: list[tuple[int, int]], sig: int, seen: set[int]) -> list
         try:
             if _ppid(pid) != parent:
                 continue  # gone, or reparented: found again under its new parent
+            seen.add(pid)
             if pidfd >= 0:
                 signal.pidfd_send_signal(pidfd, sig)
             else:

@@ -74,3 +74,15 @@ def unreadable(server, fs, err):
     if err.errno == errno.ENOENT:
         return HTTPError("no such file", 404)
     return Forbidden("not readable")
+
+
+def unrunnable(server, path, ext):
+    """The HTTPError for a script this server cannot run (a board runs only in-process
+    .py scripts; a Linux server without php-cgi runs no .php): 403, never its source.
+    Logged once per server."""
+    if not server.warned:
+        server.warned = True
+        server.log("http: %s is a script this server cannot run (403; logged once)" % path)
+    if compat.IS_MICROPYTHON:
+        return Forbidden("%s scripts need microcgi on Linux" % (ext or "this"))
+    return Forbidden("no interpreter is configured for %s scripts (--cgi)" % (ext or "these"))

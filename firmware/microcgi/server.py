@@ -37,6 +37,7 @@ _OWN_DATE = const(1)  # bits of a script's own headers (gateway.parse_script_hea
 _OWN_SERVER = const(2)  # it sent Date, Server (head() then leaves out the server's)
 _mem_free = getattr(gc, "mem_free", None)  # MicroPython
 _MSG_MORE = getattr(socket, "MSG_MORE", 0)  # Linux; MicroPython has no send() flags
+_SCRIPT_EXTS = (".sh", ".php", ".pl", ".cgi", ".py")  # never served as files
 
 _REFUSED = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -46,7 +47,8 @@ _REFUSED = (
 )
 
 # connection phases
-_IDLE = const(0)  # waiting for the first byte of a request
+_NEW = const(-1)  # accepted, nothing received yet
+_IDLE = const(0)  # kept alive, waiting for the first byte of the next request
 _HEAD = const(1)  # part of a request head received
 _BUSY = const(2)  # a request is being answered
 LINGER = const(3)  # closing: output sent, draining input (hostserver.Connection.linger)
@@ -154,7 +156,7 @@ class Connection:
         self.file_left = 0
         self.mask = POLLIN
         self.close_after = False  # close once the response is out
-        self.reset(_IDLE, server.header_ms)
+        self.reset(_NEW, server.header_ms)
 
     def reset(self, phase, timeout_ms):
         """Ready for a request: nothing of the last one is kept."""
@@ -174,9 +176,11 @@ class Connection:
             self.flush()
         if not ev & ~POLLOUT or self.phase == _CLOSED:
             return
-        if ev & _GONE:
+        if ev & _GONE and self.phase != LINGER:
             # reset, or closed both ways: nobody will read an answer (a client that
-            # only shut down its sending side gets POLLIN and EOF, below)
+            # only shut down its sending side gets POLLIN and EOF, below). Lingering,
+            # our own half-close makes POLLHUP: the input is still read to its end, or
+            # closing with input unread would reset what the client has yet to read.
             self.abort()
             return
         server = self.server
@@ -204,8 +208,8 @@ class Connection:
             return
         # the parser copies the bytes: the buffer is free again for the next recv
         self.parser.feed(server.view[:n])
-        if phase == _IDLE or (phase == _BUSY and not self.body_done):
-            if phase == _IDLE:
+        if phase <= _IDLE or (phase == _BUSY and not self.body_done):
+            if phase <= _IDLE:
                 self.phase = _HEAD
             self.deadline = ticks_add(ticks_ms(), server.header_ms)
         self.process()
@@ -645,6 +649,7 @@ class Server:
     # The heap is checked before each accept (MicroPython). gc.mem_free() walks the whole
     # heap: startup.py turns the check off for a heap with room for every connection.
     tight = _mem_free is not None
+    warned = False  # routing.unrunnable() has logged (once per server)
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
         self.cfg = cfg
@@ -762,6 +767,8 @@ class Server:
         while True:
             if self.tight and len(self.conns) >= _FEW and _mem_free() < ACCEPT_ROOM:
                 gc.collect()
+                if _mem_free() < ACCEPT_ROOM and self.evict():
+                    gc.collect()
                 if _mem_free() < ACCEPT_ROOM:
                     # Too little heap for one more client: the others wait in the
                     # listen backlog until a connection ends (abort() listens again),
@@ -791,7 +798,7 @@ class Server:
                 self.poller.modify(self.sock, POLLIN)
             sock.setblocking(False)
             conn = None
-            if len(self.conns) < self.cfg.max_connections:
+            if len(self.conns) < self.cfg.max_connections or self.evict():
                 try:
                     conn = self.connection(self, sock, addr)
                 except MemoryError:
@@ -810,6 +817,21 @@ class Server:
                 pass
             self.conns.append(conn)
             self.register(sock, POLLIN, conn)
+
+    def evict(self):
+        """Make room for a new client: close the connection idle the longest between
+        requests (a keep-alive client loses nothing but a reconnect), or one closing.
+        False when every connection is in the middle of a request."""
+        best = None
+        for conn in self.conns:
+            phase = conn.phase
+            if phase == _IDLE or phase == LINGER:
+                if best is None or ticks_diff(conn.deadline, best.deadline) < 0:
+                    best = conn
+        if best is None:
+            return False
+        best.abort()
+        return True
 
     def file_entry(self, fs, size, mtime, url_path):
         """(size, mtime, etag, encoded validator headers, content or None) of a file.
@@ -905,6 +927,9 @@ class Server:
         if interp is None:
             if executable and (path is None or lazy_call("routing", "in_cgi_dir", self, path)):
                 return ""
+            if ext in _SCRIPT_EXTS or (compat.IS_MICROPYTHON and path and "/cgi-bin/" in path):
+                # a script this server cannot run: never served as its source (SPEC 2)
+                raise lazy_call("routing", "unrunnable", self, path or fs, ext)
             return None
         if interp == "" and not executable and ext == ".sh":
             return "/bin/sh"

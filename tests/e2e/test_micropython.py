@@ -122,6 +122,11 @@ def running_board(tmp_path_factory, heap):
     """A board folder with the test site, running under micropython with `heap` bytes."""
     site = tmp_path_factory.mktemp("site")
     (site / "small.txt").write_bytes(SMALL)
+    # scripts a board cannot run: never served as their source (issue 11)
+    (site / "up.sh").write_text("#!/bin/sh\necho SECRET-SHELL\n")
+    (site / "info.php").write_text("<?php echo 'SECRET-PHP'; ?>\n")
+    (site / "cgi-bin").mkdir()
+    (site / "cgi-bin" / "tool").write_text("#!/usr/bin/perl\nprint 'SECRET-CGI';\n")
     for name, source in SCRIPTS.items():
         (site / name).write_text(source.lstrip())
     folder = build_board(
@@ -437,4 +442,37 @@ def test_chunked_body_over_body_buffer_is_411_on_a_board(esp32_board):
                 break
             got += data
     assert got.startswith(b"HTTP/1.1 200 ") and b"hello" in got, got[:300]
+    assert_alive(esp32_board)
+
+
+def test_scripts_a_board_cannot_run_are_403_not_their_source(esp32_board):
+    # issue 11: .sh, .php and anything under /cgi-bin/ that the board does not run are
+    # 403 with a body saying they need Linux, never their source; logged once
+    for path in ("/up.sh", "/info.php", "/cgi-bin/tool"):
+        status, _, body = request(esp32_board.port, "GET", path)
+        assert status == 403, (path, status, body)
+        assert b"SECRET" not in body and b"Linux" in body, body
+    assert esp32_board.output().count("a script this server cannot run") == 1
+    assert_alive(esp32_board)
+
+
+def test_idle_keepalive_connections_make_room_on_a_board(esp32_board):
+    # issue 11: six idle keep-alive connections (one browser) fill a board's table of
+    # max_connections=6; two new clients are served (the longest idle are closed for
+    # them), nobody gets 503
+    idle = []
+    try:
+        for _ in range(6):
+            sock = socket.create_connection(("127.0.0.1", esp32_board.port), 10)
+            sock.sendall(b"GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while not got.endswith(SMALL):
+                got += sock.recv(4096)
+            idle.append(sock)
+        for _ in range(2):
+            status, _, body = request(esp32_board.port, "GET", "/small.txt")
+            assert (status, body) == (200, SMALL), esp32_board.output()[-800:]
+    finally:
+        for sock in idle:
+            sock.close()
     assert_alive(esp32_board)

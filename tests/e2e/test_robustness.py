@@ -7,6 +7,7 @@ server's open file descriptors (/proc/PID/fd) and child processes before and aft
 
 import os
 import random
+import select
 import socket
 import struct
 import sys
@@ -401,3 +402,51 @@ def test_client_closing_during_a_silent_script(serve, site):
     sock.close()
     assert_serving(srv)
     assert_nothing_leaked(srv, fds)
+
+
+def test_idle_keepalive_connections_make_room_for_new_clients(serve, site):
+    """Issue 11: at max_connections, a new client closes the connection idle the longest
+    between requests (a browser keeps several open) instead of getting 503; 503 only
+    when every connection is in the middle of a request."""
+    srv = start(serve, site, "--max-connections", "6", "--keepalive-timeout", "60")
+    idle = []
+    for _ in range(6):
+        sock = connect(srv.port)
+        sock.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+        got = b""
+        while not got.endswith(b"hello, world\n"):
+            got += sock.recv(4096)
+        idle.append(sock)
+    for _ in range(2):
+        status, _, body = request(srv.port, "GET", "/hello.txt", timeout=ANSWER_WITHIN)
+        assert (status, body) == (200, b"hello, world\n")
+
+    # the idle the longest were closed for them, the others still work
+    def closed_by_server(sock):
+        readable = select.select([sock], [], [], 0.5)[0]
+        return bool(readable) and sock.recv(1) == b""
+
+    # (the first newcomer's own connection, lingering after its answer, may be the
+    # one closed for the second: a closing connection goes before an idle one)
+    closed = [closed_by_server(sock) for sock in idle]
+    assert closed in ([True, True] + [False] * 4, [True] + [False] * 5), closed
+    for sock in idle[2:]:  # (idle[1] may be closed or not)
+        sock.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
+    for sock in idle:
+        sock.close()
+    # six connections in the middle of a request: now a newcomer gets 503
+    busy = []
+    for _ in range(6):
+        sock = connect(srv.port)
+        sock.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n")
+        busy.append(sock)
+    time.sleep(0.3)
+    status, _, _ = request(srv.port, "GET", "/hello.txt", timeout=ANSWER_WITHIN)
+    assert status == 503
+    for sock in busy:
+        sock.close()
+    deadline = time.monotonic() + ANSWER_WITHIN  # the server sees the closes, then serves
+    while request(srv.port, "GET", "/hello.txt")[0] == 503 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert_serving(srv)

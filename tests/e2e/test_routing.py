@@ -631,3 +631,19 @@ def test_git_clone_and_push_through_an_alias(serve, tmp_path):
     assert r.returncode == 0, r.stderr + srv.stderr_text()
     assert git("-C", str(bare), "log", "--format=%s").stdout.split() == ["two", "one"]
     assert git("-C", str(bare), "fsck").returncode == 0
+
+
+def test_unmapped_script_extensions_are_403_not_source(serve, tmp_path):
+    """Issue 11 / SPEC 2: a file with a script extension that no --cgi mapping runs (.pl
+    here) is 403, never served as its source; the log says so once."""
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "a.pl").write_text("print 'SECRET';\n")
+    (root / "b.pl").write_text("print 'SECRET';\n")
+    (root / "notes.txt").write_text("plain\n")
+    srv = serve(root)
+    for name in ("a.pl", "b.pl"):
+        status, _, body = request(srv.port, "GET", "/" + name)
+        assert status == 403 and b"SECRET" not in body, body
+    assert request(srv.port, "GET", "/notes.txt")[0] == 200
+    assert srv.stderr_text().count("a script this server cannot run") == 1

@@ -212,10 +212,15 @@ def test_script_that_closes_stdout_and_works_on_is_closed_at_once(
     if not pidfd:
         monkeypatch.setattr(os, "pidfd_open", no_pidfd)
     for status in (0, 7):
-        # After closing stdout the script waits for its stdin, which only closes when the
-        # runner lets go of the job: it cannot end before "closed" is reported.
+        # After closing stdout the script waits for a file that the test makes only once
+        # "closed" was reported: it cannot have ended before.
+        go = tmp_path / "go"
         job = FakeJob(
-            sh(tmp_path, "echo hi\nexec 1>&-\ncat >/dev/null\necho late >&2\nexit %d\n" % status),
+            sh(
+                tmp_path,
+                "echo hi\nexec 1>&-\nwhile [ ! -e go ]; do sleep 0.01; done\n"
+                "echo late >&2\nexit %d\n" % status,
+            ),
             content_length=10,
         )
         handle = runner.start(job, loop)
@@ -224,7 +229,9 @@ def test_script_that_closes_stdout_and_works_on_is_closed_at_once(
         assert job.output == b"hi\n"
         assert not gone(handle.pid)
         assert handle.backlog() == 0
+        go.touch()
         settle(runner, loop)  # it finishes in the background: its stderr logged, reaped
+        go.unlink()
         assert gone(handle.pid)
         late = ["exit status 7 (after its output ended)"] if status else []
         assert job.logs == ["late", *late]
@@ -232,15 +239,17 @@ def test_script_that_closes_stdout_and_works_on_is_closed_at_once(
     assert_no_children()
 
 
-@pytest.mark.parametrize("max_time", [None, 700])
-def test_closed_script_is_stopped_after_its_bound(tmp_path, runner, loop, max_time):
+# Bound by the no-progress timeout from the EOF, or by max_time when set (with a timeout of
+# 60 s, only max_time can stop it before settle() gives up).
+@pytest.mark.parametrize(("timeout", "max_time"), [(2000, None), (60000, 3000)])
+def test_closed_script_is_stopped_after_its_bound(tmp_path, runner, loop, timeout, max_time):
     pidfile = tmp_path / "child.pid"
     job = FakeJob(
         sh(
             tmp_path,
             "trap '' TERM\nsleep 60 >/dev/null &\necho $! > %s\nexec 1>&-\nsleep 60\n" % pidfile,
         ),
-        timeout_ms=500,
+        timeout_ms=timeout,
     )
     job.max_time_ms = max_time
     handle = runner.start(job, loop)
