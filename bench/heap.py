@@ -968,10 +968,10 @@ def _rps(r):
 def _ka_client_words(result):
     if result.get("ka_client") == "wrk":
         return (
-            "driven by wrk (`-t1 -c1`, `-t2 -c8`, a Lua script taking the three paths in"
-            " turn, statuses checked; the bodies are checked by (c))"
+            "The keep-alive runs are driven by\nwrk (`-t1 -c1`, `-t2 -c8`; a Lua script takes the"
+            " three paths in turn and checks\nthe statuses; (c) checks the bodies)"
         )
-    return "from Python client processes that check every answer"
+    return "The keep-alive clients are Python\nprocesses that check every answer"
 
 
 def docs_block(result, table, parts=""):
@@ -989,12 +989,13 @@ def docs_block(result, table, parts=""):
         "three times in a row: failures near the boundary depend on heap fragmentation. Then",
         "both servers get %d KiB of heap and are measured in requests/s: the same mix of three"
         % (result["rps_heap"] // KIB),
-        "requests on the same machine over loopback: a new connection per request, from",
-        "Python client processes, and keep-alive as wrk does it (a client sends its next",
-        "request on the same connection as soon as the previous response is complete, and",
-        "opens a new connection only when the server closed it), %s; %d rounds of %g s per"
-        % (_ka_client_words(result), result["rps_rounds"], result["rps_seconds"]),
-        "figure,",
+        "requests on the same machine over loopback, a new connection per request from Python",
+        "client processes, and keep-alive as wrk does it: a client sends its next request on",
+        "the same connection as soon as the previous response is complete, and opens a new",
+        "connection only when the server closed it (Microdot 2.7 closes every connection:",
+        "its answers are HTTP/1.0, its files delimited by the close). %s;"
+        % _ka_client_words(result),
+        "%d rounds of %g s per figure," % (result["rps_rounds"], result["rps_seconds"]),
         "alternating the servers, the median round kept. Client and server share the CPUs,",
         "and other jobs on a shared machine move these figures; compare the two servers,",
         "measured side by side, rather than the absolute numbers. The server's own CPU time",
