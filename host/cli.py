@@ -211,6 +211,10 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     s.add_argument("--config", metavar="FILE", help="a JSON file of settings")
     s.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     b = sub.add_parser("board", help="run an emulated MicroPython board on a pseudo-terminal")
+    # `microcgi deploy ...` is tools/deploy.py's command line, handed over whole (main())
+    sub.add_parser(
+        "deploy", help="put microcgi, a site and a config on a MicroPython board", add_help=False
+    )
     if _command(sys.argv[1:] if argv is None else argv) == "board":
         from microcgi_host import board_emulator
 
@@ -548,9 +552,34 @@ def cmd_board(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"serve": cmd_serve, "board": cmd_board}
+DEPLOY_SCRIPT = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "deploy.py"
+)
+
+
+def cmd_deploy(argv: list[str]) -> int:
+    """`microcgi deploy ARGS`: tools/deploy.py's main(ARGS), the implementation (it sits in
+    the repository next to boards/ and firmware/, which it deploys)."""
+    if not os.path.exists(DEPLOY_SCRIPT):
+        raise CLIError(f"deploy needs the microcgi repository: no {DEPLOY_SCRIPT}")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("microcgi_deploy", DEPLOY_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module.main(argv, prog=f"{PROG} deploy")
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else argv
+    if _command(args_list) == "deploy":
+        at = args_list.index("deploy")
+        try:
+            return cmd_deploy(args_list[at + 1 :])
+        except CLIError as e:
+            print(f"{PROG}: {e}", file=sys.stderr)
+            return 2
     parser = _build_parser(argv)
     try:
         args = parser.parse_args(argv)

@@ -5,7 +5,7 @@
 
 # (key, default, kind); kind: "int" >= 0, "pos" > 0, "num" seconds > 0,
 # "str", "bool", "list" (of str), "dict" (str -> str), "opt" (str or None),
-# "optpos" (None or "pos"), "optnum" (None or "num")
+# "optpos" (None or "pos"), "optnum" (None or "num"), "optint" (None or "int")
 SETTINGS = (
     ("host", "127.0.0.1", "str"),
     ("port", 8080, "int"),
@@ -40,6 +40,9 @@ SETTINGS = (
     ("path_env", "/usr/local/bin:/usr/bin:/bin", "str"),  # PATH given to scripts
     ("env", {}, "dict"),  # extra variables for scripts, added last
     ("access_log", None, "opt"),  # None, "-" (stdout) or a file
+    # a board's machine.WDT: seconds the loop may go without coming round before the
+    # board resets; None or 0: off (CPython has none)
+    ("watchdog", None, "optint"),
 )
 
 _KINDS = {}

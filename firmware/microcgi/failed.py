@@ -52,12 +52,24 @@ def script_failed(conn, job, out, outcome, detail):
 
 
 def traceback_lines(log, name, e):
-    """Log the traceback of exception e, each line prefixed with a script's name."""
+    """Log the traceback of exception e, each line prefixed with a script's name.
+
+    Short of heap this raises MemoryError, maybe after some lines: the caller then
+    logs that the traceback was lost (inprocess.py). The text is taken apart line by
+    line rather than split(), which would hold every line at once next to it.
+    """
     buf = io.StringIO()
     compat.print_exception(e, buf)
-    for line in buf.getvalue().split("\n"):
-        if line:
-            log("%s: %s" % (name, line))
+    text = buf.getvalue()
+    buf = None
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        if end < 0:
+            end = len(text)
+        if end > start:
+            log("%s: %s" % (name, text[start:end]))
+        start = end + 1
 
 
 def crashed(server, handler, e):

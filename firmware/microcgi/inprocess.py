@@ -107,7 +107,20 @@ class _Task:
 
     def step(self):
         """Run the script (_RUNNABLE) or resume its generator (_GENERATOR) once."""
-        job = self.job
+        # The script runs in a call of its own: once that returns, what its frames and its
+        # exception held is garbage before the job's answer needs the heap (MicroPython
+        # keeps an exception reachable from each frame it passed through until that ends).
+        ended = self._run(self.job)
+        if ended is None:
+            return
+        self._close_gen()
+        was = self.state
+        self.state = _DONE
+        if ended[0] is not None and was != _DONE:
+            self.job.on_exit(ended[0], ended[1])
+
+    def _run(self, job):
+        """step(): None while the script goes on, else (outcome, detail) for job.on_exit."""
         try:
             if self.state == _RUNNABLE:
                 main = self.runner.load(job.filename, job.stamp)
@@ -118,7 +131,7 @@ class _Task:
                 if result is not None and hasattr(result, "send"):
                     self.gen = result
                     self.state = _GENERATOR
-                    return
+                    return None
             else:
                 self.check()
                 try:
@@ -128,28 +141,31 @@ class _Task:
                 if self.gen is not None:
                     if chunk:
                         self.write(chunk)
-                    return
-            outcome, detail = "exit", 0
+                    return None
+            return "exit", 0
         except ScriptStopped as e:
             outcome = e.args[0]
-            detail = "output cap" if outcome == "killed" else None
+            return outcome, ("output cap" if outcome == "killed" else None)
         except MemoryError:
             self._close_gen()
             self.body = None
             gc.collect()
-            outcome, detail = "memory", None
+            return "memory", None
         except Exception as e:  # noqa: BLE001 - a script's bug must not stop the server
-            outcome, detail = "error", "exception %s: %s" % (type(e).__name__, e)
+            detail = type(e).__name__
+            log = self.runner.log
             try:
+                detail = "exception %s: %s" % (detail, e)
                 gc.collect()  # what the script left: room to load the module that logs it
-                lazy_call("failed", "traceback_lines", self.runner.log, job.name, e)
+                lazy_call("failed", "traceback_lines", log, job.name, e)
             except MemoryError:
-                pass  # the job still ends, with its one-line detail
-        self._close_gen()
-        was = self.state
-        self.state = _DONE
-        if outcome is not None and was != _DONE:
-            job.on_exit(outcome, detail)
+                # the job still ends with its one-line cause; the traceback is lost: say so
+                lost = "traceback lost: MemoryError"
+                try:
+                    log("%s: %s" % (job.name, lost))
+                except MemoryError:
+                    log(lost)
+            return "error", detail
 
 
 class CallableRunner:

@@ -25,13 +25,25 @@ class ScriptJob:
         self.argv = [interpreter or filename, base]
 
     stamp = None  # compat.stat() of filename when the server has just taken it, else None
+    # timeout_ms is the longest the script may go without progress (no output read from
+    # it, no body taken by its stdin); max_time_ms bounds its whole run (None: no bound)
+    max_time_ms = None
+    # an open regular file that is the request body (a chunked body the server spooled):
+    # the script's stdin is that file, and feed_body()/end_body() do nothing
+    body_file = None
 
-    # The server replaces these three with its own callbacks.
+    # The server replaces these with its own callbacks.
     def on_output(self, data):
+        """Output of the script; False: stop it (over max_output)."""
         return True
 
     def on_exit(self, outcome, detail=None):
-        pass
+        """Exactly once: "exit" (detail: exit status), "closed" (stdout closed, the
+        process finishes in the background), "timeout", "failed", "killed",
+        "memory", "error"."""
+
+    def on_body_drained(self):
+        """Optional: the body accepted by feed_body() is all written to the script."""
 
     def log(self, msg):
         pass
@@ -41,7 +53,10 @@ class Runner:
     """Base class of script runners; methods raise NotImplementedError (no abc)."""
 
     def start(self, job, loop):
-        """Start job; return a handle (feed_body, end_body, cancel, backlog)."""
+        """Start job; return a handle: feed_body(data), end_body(), cancel(),
+        backlog() (body bytes accepted, not yet written), pause() (the client is
+        behind: read no more output, the no-progress clock stops) and resume().
+        May raise errors.HTTPError (e.g. 503: too many scripts)."""
         raise NotImplementedError
 
     def tick(self, now_ms):

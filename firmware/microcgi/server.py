@@ -124,10 +124,15 @@ class _Job:
     max_time_ms = None  # script_max_time in ms, or None
 
     def on_exit(self, outcome, detail=None):
+        conn = self.conn
         try:
-            self.conn.script_exit(self, outcome, detail)
+            conn.script_exit(self, outcome, detail)
         except MemoryError:
-            self.conn.out_of_memory()
+            conn.out_of_memory()
+        if conn.server.tight:
+            # a small heap: what the script left is freed now, before anything that
+            # lasts is placed among it (the next compile needs a large free block)
+            gc.collect()
 
     def log(self, msg):
         self.conn.server.log("%s: %s" % (self.name, msg))
@@ -650,6 +655,9 @@ class Server:
     # heap: startup.py turns the check off for a heap with room for every connection.
     tight = _mem_free is not None
     warned = False  # routing.unrunnable() has logged (once per server)
+    # A board's watchdog and Wi-Fi (microcgi.watch): called with ticks_ms() once per
+    # turn of the loop; startup.py sets it only when there is something to do.
+    hook = None
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
         self.cfg = cfg
@@ -753,6 +761,8 @@ class Server:
             gc.collect()
         except Exception as e:  # noqa: BLE001
             lazy_call("failed", "crashed", self, h, e)
+        if self.hook is not None:
+            self.hook(now)
 
     def close(self):
         """Stop every connection and script, and the listener."""

@@ -50,6 +50,7 @@ def load_settings(data):
     cfg.body_buffer = 8 * 1024  # a chunked body held in RAM (411 beyond)
     cfg.script_max_time = 60
     cfg.backlog = 4
+    cfg.watchdog = 30  # seconds (an RP2040's longest is 8.3)
     cfg.apply(data, "config.json", _BOARD_KEYS)
     plain = Settings()
     for item in SETTINGS:
@@ -67,8 +68,10 @@ def start():
     data = read_config()
     cfg = load_settings(data)
     addr = cfg.host
+    wifi = None
     if data.get("network") == "wlan":
-        addr = lazy_call("wlan", "wlan_up", data.get("wifi") or {})
+        wifi = data.get("wifi") or {}
+        addr = lazy_call("wlan", "wlan_up", wifi)
     data = None
     gc.collect()
     from microcgi.inprocess import CallableRunner
@@ -76,6 +79,17 @@ def start():
 
     server = Server(cfg, CallableRunner())
     host, port = listen(server)
+    # The loop's hook (microcgi.watch) when there is something to do: a watchdog (where
+    # the port has machine.WDT: not the unix port), a Wi-Fi link to look after. Its
+    # messages live there: a string a board loads stays in its heap (qstrs).
+    wdt = None
+    if cfg.watchdog:
+        try:
+            from machine import WDT as wdt
+        except ImportError:
+            pass
+    if wdt is not None or wifi is not None:
+        server.hook = lazy_call("watch", "start", wdt, cfg.watchdog, wifi)
     # And while serving, well before the heap is full, for the same reason (what
     # stays: a connection's objects, a compiled script), but after a fraction of
     # what is free, so that a roomy heap pays almost nothing for it.

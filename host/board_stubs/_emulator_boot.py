@@ -2,8 +2,9 @@
 # `micropython -X heapsize=N -i -m _emulator_boot` at power-on and after every
 # reset. It does what a board's firmware does before its REPL:
 #
-#   1. load the stand-ins of the board's built-in modules (network, machine)
-#      while the host's filesystem is still mounted;
+#   1. load the stand-ins of the board's built-in modules (network, machine, and
+#      socket, whose "0.0.0.0" is the emulator's --http-host) while the host's
+#      filesystem is still mounted;
 #   2. mount the flash -- a folder of the host -- at "/", as an ESP32's frozen
 #      _boot.py mounts its littlefs partition there, and set the ESP32's sys.path;
 #   3. run boot.py, then main.py unless the board was reset from the raw REPL
@@ -12,10 +13,10 @@
 #
 # After a reset from the raw REPL -- which is how mpremote starts every session --
 # the flash is mounted through FlashFS, which has the capacity of the board's
-# filesystem partition (writes fail with ENOSPC when it is full) and lists file
-# sizes as littlefs does. A board's program runs after the other resets, on the
-# plain folder: a filesystem written in Python costs heap and churns it on every
-# import, where a board's C filesystem costs nothing.
+# filesystem partition, counted in blocks as littlefs counts them (writes fail with
+# ENOSPC when it is full), and lists file sizes as littlefs does. A board's program
+# runs after the other resets, on the plain folder: a filesystem written in Python
+# costs heap and churns it on every import, where a board's C filesystem costs nothing.
 #
 # It talks to the emulator with private escape sequences (ESC _ ... ESC \, an
 # APC string, which terminals ignore); the emulator removes them from the
@@ -40,17 +41,48 @@ def _join(path, name):
     return path.rstrip("/") + "/" + name if path else name
 
 
-class _File(io.IOBase):
-    """A file open for writing: a write that does not fit in the flash fails (ENOSPC)."""
+# The flash's accounting, as littlefs (an ESP32's and a Pico W's filesystem) keeps it:
+# the root and every folder hold a metadata pair (2 blocks); a file of up to _INLINE
+# bytes lives inside its folder's metadata; a bigger one takes whole blocks, as a CTZ
+# skip-list (block i > 0 starts with ctz(i) + 1 pointers of 4 bytes). Not modelled:
+# metadata pairs that split when a folder holds many entries, and compaction.
+_BLOCK = 4096
+_INLINE = 128  # MicroPython's littlefs cache size: 4 * max(read size, prog size) of 32
 
-    def __init__(self, f, room):
+
+def _blocks(size):
+    """The blocks a file of `size` bytes takes."""
+    if size <= _INLINE:
+        return 0
+    n = 0
+    while size > 0:
+        pointers = 0
+        if n:
+            i = n
+            while not i & 1:
+                pointers += 1
+                i >>= 1
+            pointers += 1
+        size -= _BLOCK - 4 * pointers
+        n += 1
+    return n
+
+
+class _File(io.IOBase):
+    """A file open for writing: a write that needs more blocks than are free fails
+    (ENOSPC). `free` counts the file's old blocks as taken: littlefs writes a file's new
+    blocks before it lets go of the old ones (copy-on-write)."""
+
+    def __init__(self, f, size, free):
         self._f = f
-        self._room = room
+        self._size = size
+        self._base = _blocks(size)
+        self._free = free
 
     def write(self, data):
-        if len(data) > self._room:
+        size = self._f.tell() + len(data)
+        if size > self._size and _blocks(size) - self._base > self._free:
             raise OSError(_ENOSPC)
-        self._room -= len(data)
         return self._f.write(data)
 
     def readinto(self, buf):
@@ -70,11 +102,12 @@ class _File(io.IOBase):
 
 
 class FlashFS:
-    """The flash folder with the capacity of the board's filesystem partition."""
+    """The flash folder with the capacity of the board's filesystem partition, counted in
+    littlefs blocks (above)."""
 
     def __init__(self, root, capacity):
         self._fs = vfs.VfsPosix(root)
-        self._cap = capacity
+        self._total = capacity // _BLOCK
 
     def __repr__(self):
         return "<FlashFS>"
@@ -86,11 +119,17 @@ class FlashFS:
         pass
 
     def _used(self, path):
-        total = 0
+        total = 2  # the folder's metadata pair
         for item in self._fs.ilistdir(path):
             full = _join(path, item[0])
-            total += self._used(full) if item[1] == _DIR else self._fs.stat(full)[6]
+            if item[1] == _DIR:
+                total += self._used(full)
+            else:
+                total += _blocks(self._fs.stat(full)[6])
         return total
+
+    def _free(self):
+        return self._total - self._used("/")
 
     def ilistdir(self, path):
         # (name, type, inode, size), as littlefs gives them
@@ -99,17 +138,25 @@ class FlashFS:
             yield (item[0], item[1], item[2], size)
 
     def open(self, path, mode):
-        f = self._fs.open(path, mode)
         if "r" in mode and "+" not in mode:
-            return f
-        # measured after opening: a file opened with "w" is empty by now
-        return _File(f, self._cap - self._used("/"))
+            return self._fs.open(path, mode)
+        free = self._free()  # measured before "w" empties the file: its blocks stay taken
+        try:
+            size = 0 if "w" in mode else self._fs.stat(path)[6]
+        except OSError:
+            size = 0
+        return _File(self._fs.open(path, mode), size, free)
+
+    def mkdir(self, path):
+        if self._free() < 2:
+            raise OSError(_ENOSPC)
+        self._fs.mkdir(path)
 
     def statvfs(self, path):
-        free = max(self._cap - self._used("/"), 0) // 4096
-        return (4096, 4096, self._cap // 4096, free, free, 0, 0, 0, 0, 255)
+        free = max(self._free(), 0)
+        return (_BLOCK, _BLOCK, self._total, free, free, 0, 0, 0, 0, 255)
 
-    def __getattr__(self, name):  # stat, chdir, getcwd, mkdir, rmdir, remove, rename
+    def __getattr__(self, name):  # stat, chdir, getcwd, rmdir, remove, rename
         return getattr(self._fs, name)
 
 
@@ -140,8 +187,11 @@ def _measure():
 
 def _start():
     _say("started")
+    import _emulator_socket
     import machine  # noqa: F401 - the stand-ins, loaded as built-in modules are there
     import network  # noqa: F401
+
+    sys.modules["socket"] = _emulator_socket  # "0.0.0.0" is the emulator's --http-host
 
     mode = os.getenv("MICROCGI_EMU_MODE")
     flash = os.getenv("MICROCGI_EMU_FLASH")

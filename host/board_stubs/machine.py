@@ -6,6 +6,11 @@
 # `micropython -i` a SystemExit is swallowed), so they print a private escape
 # sequence that the emulator watches for, then wait to be stopped: the emulator
 # restarts the interpreter, as the board's hardware or firmware would.
+#
+# WDT is the hardware's: the emulator keeps its clock (WDT() and feed() tell it, with
+# the same escape sequences), so that it runs on while the program is stuck, through
+# the REPL and soft resets, until the emulator restarts the board as a watchdog reset
+# does: a fresh interpreter, main.py runs, reset_cause() is WDT_RESET.
 import os
 import sys
 import time
@@ -19,8 +24,16 @@ SOFT_RESET = 5
 _DEFAULT_FREQ = 240000000  # an ESP32's top speed
 
 
-def _ask_emulator(what):
+_FEED_MS = 250  # the emulator hears of a feed at most this often (a board: each one)
+_FEED = "\x1b_microcgi-emulator:wdt-feed\x1b\\"
+
+
+def _tell_emulator(what):
     sys.stdout.write("\x1b_microcgi-emulator:%s\x1b\\" % what)
+
+
+def _ask_emulator(what):
+    _tell_emulator(what)
     while True:
         time.sleep(1)
 
@@ -34,7 +47,26 @@ def soft_reset():
 
 
 def reset_cause():
-    return SOFT_RESET if os.getenv("MICROCGI_EMU_SOFT") == "1" else PWRON_RESET
+    # the board's last reset (a soft reset changes nothing): the emulator says which
+    return int(os.getenv("MICROCGI_EMU_CAUSE") or PWRON_RESET)
+
+
+class WDT:
+    """The watchdog timer: once started it cannot be stopped (feed() it in time)."""
+
+    def __init__(self, id=0, timeout=5000):
+        if id != 0:
+            raise ValueError("WDT(%d) doesn't exist" % id)
+        if timeout < 1000:
+            raise ValueError("WDT timeout too short")  # an ESP32 counts whole seconds
+        self._told = time.ticks_ms()
+        _tell_emulator("wdt:%d" % timeout)
+
+    def feed(self):
+        now = time.ticks_ms()
+        if time.ticks_diff(now, self._told) >= _FEED_MS:
+            self._told = now
+            sys.stdout.write(_FEED)
 
 
 def unique_id():

@@ -6,12 +6,21 @@
 # (`--wifi SSID:PASSWORD`, given to this module through the environment). A
 # station joins it when the SSID and the password both match, after a short delay
 # as on hardware; otherwise status() reports what an ESP32 reports (no AP found,
-# wrong password) and isconnected() stays False. A joined station's address is
-# 127.0.0.1, so the board's server is reachable from the machine running it.
+# wrong password) and isconnected() stays False. A joined station's address is the
+# emulator's --http-host (127.0.0.1 by default; 127.0.0.1 too for 0.0.0.0), so the
+# board's server is reachable from the machine running it.
+#
+# The access point can be switched off and on while the board runs: it is off while
+# the file MICROCGI_EMU_AP_FILE (a path of the host, `--ap-file`) starts with "off".
+# A joined station then loses the link (status STAT_BEACON_TIMEOUT, as an ESP32
+# reports it) and stays off it until connect() is called again, as a Pico W does (an
+# ESP32 may also try again by itself).
 #
 # Status values are the ESP32 port's (ports/esp32/network_wlan.c).
 import os
 import time
+
+import vfs
 
 STA_IF = 0
 AP_IF = 1
@@ -26,8 +35,18 @@ STAT_ASSOC_FAIL = 203
 STAT_HANDSHAKE_TIMEOUT = 204
 
 _JOIN_MS = 300  # how long joining takes
-_ADDRESS = ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
+# the emulator's --http-host, where the board's server listens (127.0.0.1 unless told)
+_HOST = os.getenv("MICROCGI_EMU_HTTP_HOST") or "127.0.0.1"
+if _HOST == "0.0.0.0":
+    _HOST = "127.0.0.1"
+_ADDRESS = (_HOST, "255.0.0.0", _HOST, _HOST)
 _NO_ADDRESS = ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
+
+
+_SWITCH = os.getenv("MICROCGI_EMU_AP_FILE")
+# the host's files, through which the switch is read: once the board runs, "/" is its
+# flash (host/board_stubs/_emulator_boot.py), and this module is loaded before that
+_FILES = vfs.VfsPosix() if _SWITCH else None
 
 
 def _ap():
@@ -35,7 +54,28 @@ def _ap():
     ssid = os.getenv("MICROCGI_EMU_SSID")
     if not ssid:
         return None
+    if _FILES is not None:
+        try:
+            with _FILES.open(_SWITCH, "r") as f:
+                if f.read(3) == "off":
+                    return None
+        except OSError:
+            pass  # no switch file: on
     return ssid, os.getenv("MICROCGI_EMU_PASSWORD") or ""
+
+
+class _Interface:
+    """An interface's state: every WLAN(STA_IF) is the same station, as on a board."""
+
+    def __init__(self):
+        self.active = False
+        self.ssid = None
+        self.key = None
+        self.since = 0
+        self.status = STAT_IDLE
+
+
+_INTERFACES = {}
 
 
 class WLAN:
@@ -43,52 +83,52 @@ class WLAN:
         if interface not in (STA_IF, AP_IF):
             raise ValueError("invalid WLAN interface identifier")
         self._if = interface
-        self._active = False
-        self._ssid = None
-        self._key = None
-        self._since = 0
-        self._status = STAT_IDLE
+        if interface not in _INTERFACES:
+            _INTERFACES[interface] = _Interface()
+        self._s = _INTERFACES[interface]
 
     def active(self, *flag):
         if flag:
-            self._active = bool(flag[0])
-            if not self._active:
+            self._s.active = bool(flag[0])
+            if not self._s.active:
                 self.disconnect()
-        return self._active
+        return self._s.active
 
     def connect(self, ssid=None, key=None, bssid=None):
-        if not self._active:
+        if not self._s.active:
             raise OSError("Wifi Not Started")
         if self._if != STA_IF:
             raise OSError("AP mode has no connect()")
-        self._ssid = ssid
-        self._key = key or ""
-        self._since = time.ticks_ms()
-        self._status = STAT_CONNECTING
+        self._s.ssid = ssid
+        self._s.key = key or ""
+        self._s.since = time.ticks_ms()
+        self._s.status = STAT_CONNECTING
 
     def disconnect(self):
-        self._ssid = None
-        self._status = STAT_IDLE
+        self._s.ssid = None
+        self._s.status = STAT_IDLE
 
     def status(self, *param):
         if param:
             if param[0] == "rssi":
                 return -42 if self.isconnected() else 0
             raise ValueError("unknown status param")
-        if self._status == STAT_CONNECTING:
-            if time.ticks_diff(time.ticks_ms(), self._since) >= _JOIN_MS:
+        if self._s.status == STAT_GOT_IP and _ap() is None:
+            self._s.status = STAT_BEACON_TIMEOUT  # the access point went away
+        elif self._s.status == STAT_CONNECTING:
+            if time.ticks_diff(time.ticks_ms(), self._s.since) >= _JOIN_MS:
                 ap = _ap()
-                if ap is None or ap[0] != self._ssid:
-                    self._status = STAT_NO_AP_FOUND
-                elif ap[1] != self._key:
-                    self._status = STAT_WRONG_PASSWORD
+                if ap is None or ap[0] != self._s.ssid:
+                    self._s.status = STAT_NO_AP_FOUND
+                elif ap[1] != self._s.key:
+                    self._s.status = STAT_WRONG_PASSWORD
                 else:
-                    self._status = STAT_GOT_IP
-        return self._status
+                    self._s.status = STAT_GOT_IP
+        return self._s.status
 
     def isconnected(self):
         if self._if == AP_IF:
-            return self._active
+            return self._s.active
         return self.status() == STAT_GOT_IP
 
     def ifconfig(self, *config):
@@ -106,7 +146,7 @@ class WLAN:
 
     def scan(self):
         ap = _ap()
-        if not self._active:
+        if not self._s.active:
             raise OSError("Wifi Not Started")
         if ap is None:
             return []
@@ -122,7 +162,7 @@ class WLAN:
         if key == "mac":
             return b"\x02\x00\x00\x00\x00\x02"
         if key in ("ssid", "essid"):
-            return self._ssid or ""
+            return self._s.ssid or ""
         if key == "hostname":
             return "mpy-emulated"
         raise ValueError("unknown config param")

@@ -38,6 +38,9 @@ GOOD = (
     ("max_output", 1),
     ("script_max_time", None),
     ("script_max_time", 0.5),
+    ("watchdog", None),  # off
+    ("watchdog", 0),  # off
+    ("watchdog", 30),
     ("buffer_output", 1),
     ("body_buffer", 1),
     ("host", "0.0.0.0"),
@@ -88,6 +91,10 @@ BAD = (
     ("max_output", "1"),
     ("script_max_time", 0),
     ("script_max_time", "none"),
+    ("watchdog", -1),
+    ("watchdog", 2.5),  # whole seconds
+    ("watchdog", "30"),
+    ("watchdog", True),
     ("buffer_output", None),
     ("body_buffer", 0),
     ("host", 1),

@@ -152,6 +152,9 @@ def test_large_streamed_response_to_a_slow_reader_keeps_memory_flat(serve, tmp_p
         sock.close()
     assert closed
     assert got > size  # the head, and every byte of the body (close-delimited)
+    print(
+        "100 MB to a slow reader: RSS idle %.1f MiB, peak %.1f MiB" % (idle / MiB, mem.peak / MiB)
+    )
     assert mem.peak - idle < ROOM, (idle, mem.peak)
 
 
@@ -244,6 +247,7 @@ def test_fifty_large_uploads_to_a_script_that_reads_nothing(serve, tmp_path):
             t.join(120)
     assert len(results) == 50
     assert all(r.startswith(b"HTTP/1.1 200") and r.endswith(b"ignored\n") for r in results)
+    print("50 x 15 MB uploads: RSS idle %.1f MiB, peak %.1f MiB" % (idle / MiB, mem.peak / MiB))
     assert mem.peak - idle < 2 * ROOM, (idle, mem.peak)
     assert srv.proc.poll() is None
 

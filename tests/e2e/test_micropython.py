@@ -95,6 +95,29 @@ def main(environ, stdin, stdout):
     stdout.write(b"Status: 204\\r\\nDate: Sun, 06 Nov 1994 08:49:37 GMT\\r\\n")
     stdout.write(b"Content-Type: text/plain\\r\\n\\nexcess body")
 """,
+    # raises with the heap full: an exception that holds on to everything but 256 bytes,
+    # so that the server can say what happened but has no room for the traceback
+    "full.py": """
+class Full(Exception):
+    def __str__(self):
+        return "heap full"
+
+def main(environ, stdin, stdout):
+    reserve = bytearray(256)
+    e = Full()
+    e.hoard = None  # the attribute exists before the heap is full
+    chain = None
+    size = 1024
+    while size >= 16:
+        try:
+            while True:
+                chain = (bytearray(size), chain)
+        except MemoryError:
+            size //= 4
+    e.hoard = chain
+    chain = reserve = None
+    raise e
+""",
     # keeps everything it allocates until the heap is gone
     # the heap as the server sees it while it serves this request
     "heap.py": """
@@ -299,6 +322,18 @@ def test_raising_script_is_500_with_traceback_in_log(board):
     assert b"not this" not in body
     assert wait_output(board, "ValueError: boom 42"), board.output()
     assert "boom.py: Traceback" in board.output()
+    assert_alive(board)
+
+
+def test_traceback_lost_for_want_of_heap_is_said_and_the_cause_kept(board):
+    # issue 11: no room to log the traceback: one line says it is lost; the one-line
+    # cause is logged all the same, and the request gets its 500
+    status, _, _ = request(board.port, "GET", "/full.py")
+    assert status == 500, board.output()[-1500:]
+    assert wait_output(board, "full.py: cgi: exception Full: heap full"), board.output()
+    lines = board.output().splitlines()
+    assert "full.py: traceback lost: MemoryError" in lines, board.output()[-1500:]
+    assert not [line for line in lines if line.startswith("full.py: Traceback")]
     assert_alive(board)
 
 

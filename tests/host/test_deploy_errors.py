@@ -130,6 +130,29 @@ def test_no_device():
     assert one_line_error(result).startswith("deploy: no device at /dev/no-such-port")
 
 
+@pytest.mark.parametrize(
+    ("device", "expected"),
+    [
+        ("/dev/null", "/dev/null is not a serial port (not a terminal device)"),
+        ("/tmp", "/tmp is a folder, not a serial port"),
+        (str(DEPLOY), f"{DEPLOY} is not a serial port (not a device file)"),
+    ],
+)
+def test_a_device_that_is_no_serial_port_is_named_for_what_it_is(device, expected):
+    # issue 12: /dev/null was "device busy: /dev/null is in use by another program"
+    result = run_deploy("--board", "esp32", "--device", device, "--site", str(SITE))
+    assert one_line_error(result) == "deploy: " + expected
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root opens any device")
+def test_a_device_without_permission(silent_port):
+    os.chmod(silent_port, 0)
+    result = run_deploy("--board", "esp32", "--device", silent_port, "--site", str(SITE))
+    assert one_line_error(result) == (
+        f"deploy: cannot open {silent_port}: permission denied (join the dialout group)"
+    )
+
+
 def test_unknown_board_names_the_known_ones(silent_port):
     result = run_deploy("--board", "esp33", "--device", silent_port, "--site", str(SITE))
     line = one_line_error(result)
@@ -196,11 +219,15 @@ def test_flash_full_copies_nothing(board):
     )
     line = one_line_error(result)
     assert re.fullmatch(
-        rf"deploy: flash full: the files need \d+ more bytes, the board at {b.serial} has "
-        r"28672 free",
+        rf"deploy: flash full: the files need \d+ more blocks of 4096 bytes \(and 2 spare\), "
+        rf"the board at {b.serial} has 5 free",
         line,
     ), line
     assert list(b.flash.iterdir()) == []
+    # the board was interrupted: it is reset, and says it has nothing to serve
+    assert result.stdout.strip().splitlines()[-1] == (
+        "the board is back at its REPL: it has no main.py, so it serves nothing"
+    )
 
 
 @needs_board
@@ -273,3 +300,134 @@ def test_console_lines_count_only_when_complete():
     assert cannot.search(b"microcgi: cannot start: wifi: could not j") is None
     found = cannot.search(b"microcgi: cannot start: wifi: could not join 'x'\r\n")
     assert found.group(1) == b"wifi: could not join 'x'"
+
+
+# -- a --config file -----------------------------------------------------------------------
+
+
+def test_a_config_file_gives_the_options_and_flags_win(tmp_path):
+    config = tmp_path / "deploy.json"
+    config.write_text(
+        '{"board": "esp32", "device": "/dev/null", "site": "www", "delete": true, '
+        '"keep": ["www/data"], "http_port": 8081}'
+    )
+    args = deploy_module.parse_args(["--config", str(config)])
+    assert (args.board, args.device, args.site) == ("esp32", "/dev/null", tmp_path / "www")
+    assert args.delete is True and args.keep == ["www/data"] and args.http_port == 8081
+    args = deploy_module.parse_args(["--config", str(config), "--no-delete", "--device", "x"])
+    assert args.delete is False and args.device == "x"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"colour": 1}', "unknown key 'colour' (known: board, device, site"),
+        ('{"delete": "yes"}', "delete has the wrong type (str)"),
+        ('{"keep": "www/data"}', "keep has the wrong type (str)"),
+        ("[1]", "must hold a JSON object"),
+        ("{nope", "not valid JSON"),
+    ],
+)
+def test_a_bad_config_file_is_one_line(tmp_path, text, expected):
+    config = tmp_path / "deploy.json"
+    config.write_text(text)
+    result = run_deploy("--config", str(config), "--board", "esp32")
+    assert one_line_error(result).startswith(f"deploy: {config}: {expected}")
+
+
+def test_missing_options_name_the_config_file_too():
+    result = run_deploy("--board", "esp32")
+    assert result.returncode == 2
+    assert "the following arguments are required: --device, --site (or give them in --config)" in (
+        result.stderr
+    )
+
+
+# -- the plan: mirror mode and the flash in blocks ---------------------------------------------
+
+
+def items(*paths):
+    return [deploy_module.Item(path, b"x" * 200, "site") for path in paths]
+
+
+def test_the_plan_mirrors_the_site_folder_only():
+    info = {
+        "files": {"www/a.html": [200, deploy_module.Item("", b"x" * 200, "").sha256]},
+        "tree": {
+            "www/a.html": 200,
+            "www/old.html": 5,
+            "www/gone/deep/x.txt": 5,
+            "www/data/log.txt": 5,
+            "lib/microcgi/stale.mpy": 5,
+            "lib/microcgi/server.mpy": 5,
+        },
+        "dirs": ["www", "www/gone", "www/gone/deep", "www/data", "lib/microcgi"],
+        "have_dirs": ["lib", "lib/microcgi", "www"],
+        "block": 4096,
+        "free_blocks": 100,
+    }
+    ours = items("www/a.html", "www/new/b.html", "lib/microcgi/server.mpy")
+    plain = deploy_module.make_plan(ours, info, "www")
+    assert plain.delete == ["lib/microcgi/stale.mpy"]  # stale firmware: always
+    assert plain.rmdirs == []
+    assert [p for p, _ in plain.kept] == [
+        "www/data/log.txt",
+        "www/gone/deep/x.txt",
+        "www/old.html",
+    ]
+    mirror = deploy_module.make_plan(ours, info, "www", True, ("www/data",))
+    assert mirror.delete == ["lib/microcgi/stale.mpy", "www/gone/deep/x.txt", "www/old.html"]
+    assert mirror.rmdirs == ["www/gone/deep", "www/gone"]  # deepest first
+    assert mirror.kept == [("www/data/log.txt", "--keep www/data")]
+    assert [i.dest for i in mirror.copy] == ["www/new/b.html", "lib/microcgi/server.mpy"]
+    assert mirror.mkdirs == ["www/new"]
+
+
+def test_blocks_are_counted_as_the_emulators_littlefs_counts_them():
+    # deploy's count of a file's blocks is the emulated flash's, for every size
+    spec = importlib.util.spec_from_file_location(
+        "emulator_boot_blocks", REPO / "host" / "board_stubs" / "_emulator_boot.py"
+    )
+    source = spec.loader.get_source(spec.name)
+    scope = {}
+    exec(source[source.index("_BLOCK = 4096") : source.index("class _File")], scope)
+    for size in [129, 4096, 4097, 8184, 8185, 12000, 4096 * 40, 1 << 20]:
+        assert deploy_module.file_blocks(size, 4096) == scope["_blocks"](size), size
+    assert deploy_module.new_blocks(10, 4096) == 1 and scope["_blocks"](10) == 0
+    assert deploy_module.old_blocks(512, 4096) == 0  # maybe inline: frees nothing for sure
+
+
+def test_the_plan_needs_the_peak_of_copy_on_write():
+    info = {
+        "files": {"www/big.bin": [40960, "old"]},
+        "tree": {"www/big.bin": 40960, "www/old.bin": 8192},
+        "dirs": ["www"],
+        "block": 4096,
+        "free_blocks": 12,
+    }
+    new = [deploy_module.Item("www/big.bin", b"y" * 40960, "site")]
+    plan = deploy_module.make_plan(new, info, "www", True)
+    # old.bin's 2 blocks are freed first; big.bin's 10 new blocks are written while its
+    # 10 old ones are still taken
+    assert plan.need_blocks == 10 - 2
+    deploy_module.check_room("/dev/x", plan)
+    plan.free_blocks = 9
+    with pytest.raises(deploy_module.DeployError, match="need 8 more blocks of 4096 bytes"):
+        deploy_module.check_room("/dev/x", plan)
+
+
+def test_microcgi_deploy_is_deploy():
+    cli = [sys.executable, "-m", "microcgi_host.cli", "deploy"]
+    result = subprocess.run(
+        [*cli, "--board", "esp32", "--device", "/dev/null", "--site", str(SITE)],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
+    assert (result.returncode, result.stderr) == (
+        1,
+        "deploy: /dev/null is not a serial port (not a terminal device)\n",
+    )
+    result = subprocess.run([*cli, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("usage: microcgi deploy ")
+    assert "--delete" in result.stdout and "--keep PATH" in result.stdout

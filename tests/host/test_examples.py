@@ -3,8 +3,9 @@
 No server here: every script is started the way microcgi's subprocess runner starts
 it (SPEC section 5: a wiped environment holding only CGI variables, the script's
 folder as working directory, the body on stdin), and its raw output is parsed as a
-CGI response (SPEC section 7). hello.py's main() is also called in-process, under
-CPython and under the real MicroPython interpreter (SPEC section 8).
+CGI response (SPEC section 7). The Python demos are dual-mode (issue 12): their main()
+is also called in-process, under CPython and under the real MicroPython interpreter
+(SPEC section 8). tests/e2e/test_deploy_site.py serves the site on the emulated board.
 """
 
 import ast
@@ -144,16 +145,34 @@ def git_modes(paths):
     return modes
 
 
-@pytest.mark.parametrize("name", ["form.py", "env.py", "uptime.sh"])
-def test_cgi_bin_scripts_are_executable_on_disk_and_in_git(name):
-    script = CGI_BIN / name
+def test_shell_script_is_executable_on_disk_and_in_git():
+    script = CGI_BIN / "uptime.sh"
     assert os.access(script, os.X_OK), "%s has no exec bit" % script
     assert script.read_bytes().startswith(b"#!")
-    path = "examples/www/cgi-bin/" + name
+    path = "examples/www/cgi-bin/uptime.sh"
     modes = git_modes([path])
     if modes is None:
         pytest.skip("not a git checkout")
     assert modes.get(path) == "100755", "%s is not committed with its exec bit" % path
+
+
+ADAPTER = 'if __name__ == "__main__":\n    from microcgi.cgi import run\n    run(main)\n'
+PYTHON_DEMOS = ["index.py", "hello.py", "cgi-bin/form.py", "cgi-bin/env.py", "cgi-bin/api.py"]
+
+
+@pytest.mark.parametrize("name", PYTHON_DEMOS)
+def test_python_demos_are_dual_mode_with_what_a_board_has(name):
+    """Each ends with the adapter (SPEC section 8) and imports only microcgi.script at its
+    top: nothing a board lacks (html, urllib, os.environ)."""
+    source = (WWW / name).read_text()
+    assert source.endswith("\n" + ADAPTER)
+    tree = ast.parse(source)
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            assert isinstance(node, ast.ImportFrom) and node.module == "microcgi.script", name
+    inner = [n for n in ast.walk(tree.body[-1]) if isinstance(n, ast.ImportFrom)]
+    assert [n.module for n in inner] == ["microcgi.cgi"]
+    assert not (WWW / name).read_bytes().startswith(b"#!")  # it runs with the server's Python
 
 
 def test_files_folder_has_no_index_and_the_promised_samples():
@@ -186,13 +205,17 @@ def site_target(url_path):
     return None
 
 
-def test_home_page_links_every_demo_and_nothing_outside_the_site():
-    page = (WWW / "index.html").read_text(encoding="utf-8")
+def page_links(page):
     collector = LinkCollector()
     collector.feed(page)
     collector.close()
+    return collector.urls
+
+
+def test_home_page_links_every_demo_and_nothing_outside_the_site():
+    page = run_python(WWW / "index.py").text
     targets = set()
-    for url in collector.urls:
+    for url in page_links(page):
         parsed = urllib.parse.urlsplit(url)
         assert not parsed.scheme and not parsed.netloc, "external URL %r" % url
         assert parsed.path.startswith("/"), url
@@ -200,9 +223,25 @@ def test_home_page_links_every_demo_and_nothing_outside_the_site():
         assert target is not None, "broken link %r" % url
         targets.add(target)
     demos = ["cgi-bin/form.py", "cgi-bin/uptime.sh", "info.php", "cgi-bin/env.py", "hello.py"]
-    for demo in demos + ["files"]:
-        assert WWW / demo in targets, "index.html does not link to %s" % demo
-    assert "<link" not in page and "<script" not in page  # one self-contained file
+    for demo in demos + ["cgi-bin/api.py", "files", "style.css"]:
+        assert WWW / demo in targets, "the home page does not link to %s" % demo
+    assert "<script" not in page
+    assert page.count("Linux only") == 2 and "not on this server" not in page
+
+
+def test_home_page_without_the_linux_only_demos_does_not_link_them(tmp_path):
+    # what a board has: tools/deploy.py leaves out .sh and .php files
+    site = tmp_path / "www"
+    shutil.copytree(WWW, site, ignore=shutil.ignore_patterns("*.sh", "*.php"))
+    response = run_cgi(
+        [sys.executable, "index.py"],
+        cgi_environ(WWW / "index.py", SCRIPT_FILENAME=str(site / "index.py")),
+        cwd=site,
+    )
+    links = page_links(response.text)
+    assert not [u for u in links if "uptime.sh" in u or "info.php" in u]
+    assert "/cgi-bin/form.py" in links and "/files/" in links
+    assert response.text.count("Linux only: not on this server") == 2
 
 
 # --- form.py -----------------------------------------------------------------------------
@@ -213,26 +252,19 @@ def test_form_get_shows_a_form_that_posts_to_the_script(method):
     response = run_python(CGI_BIN / "form.py", method=method)
     assert response.status == 200
     assert response.header("content-type") == "text/html; charset=utf-8"
-    assert '<form method="post" action="/cgi-bin/form.py">' in response.text
+    assert '<form class="card" method="post" action="/cgi-bin/form.py">' in response.text
     assert 'name="name"' in response.text and 'name="message"' in response.text
 
 
 def test_form_post_echoes_the_fields_escaped():
-    body = b"name=Ada+L&message=%3Cscript%3Ealert(%22x%22)%3C%2Fscript%3E+%26+%C3%A9"
+    body = b"name=Ada+L&message=%3Cscript%3Ealert(%22x%22)%3C%2Fscript%3E+%26+%C3%A9&t=1&t=2"
     response = post_form(body)
     assert response.status == 200
     text = response.text
     assert "<dd>Ada L</dd>" in text
     assert "<dd>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; é</dd>" in text
+    assert "<dt>t</dt>\n  <dd>1</dd>\n  <dt>t</dt>\n  <dd>2</dd>" in text  # both values
     assert "<script" not in text
-
-
-def test_form_post_runs_through_its_shebang_with_the_cgi_path():
-    script = CGI_BIN / "form.py"
-    body = b"name=%3Cb%3E&message=hi"
-    env = cgi_environ(script, method="POST", body=body, content_type=FORM_TYPE)
-    response = run_cgi([str(script)], env, body, cwd=script.parent)
-    assert "<dd>&lt;b&gt;</dd>" in response.text
 
 
 def test_form_post_reads_exactly_content_length_bytes():
@@ -248,15 +280,21 @@ def test_form_post_accepts_a_charset_parameter_and_an_empty_body():
     assert "sent empty" in response.text
 
 
-@pytest.mark.parametrize("length", [None, "", "abc", "-1", "1e3", " 5", "５"])
-def test_form_post_without_a_valid_content_length_is_400(length):
-    extra = {} if length is None else {"CONTENT_LENGTH": length}
+def test_form_post_without_content_length_is_an_empty_form():
+    # RFC 3875 section 4.1.2: no CONTENT_LENGTH, no body
+    response = run_python(CGI_BIN / "form.py", b"name=x", method="POST", content_type=FORM_TYPE)
+    assert response.status == 200
+    assert "sent empty" in response.text
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "1e3", " 5", "５"])
+def test_form_post_with_a_bad_content_length_is_400(length):
     response = run_python(
         CGI_BIN / "form.py",
         b"name=x&message=y",
         method="POST",
         content_type=FORM_TYPE,
-        **extra,
+        CONTENT_LENGTH=length,
     )
     assert response.status == 400
     assert response.header("status") == "400 Bad Request"
@@ -284,6 +322,50 @@ def test_form_other_methods_are_405_with_allow():
     response = run_python(CGI_BIN / "form.py", method="PUT", body=b"x", content_type=FORM_TYPE)
     assert response.status == 405
     assert response.header("allow") == "GET, HEAD, POST"
+
+
+# --- api.py ---------------------------------------------------------------------------------
+
+
+def test_api_adds_up_the_query():
+    response = run_python(CGI_BIN / "api.py", query="n=2&n=3.5&n=4")
+    assert response.status == 200
+    assert response.header("content-type") == "application/json"
+    assert json.loads(response.body) == {"count": 3, "sum": 9.5, "mean": 9.5 / 3}
+    assert json.loads(run_python(CGI_BIN / "api.py").body) == {
+        "count": 0,
+        "sum": 0,
+        "mean": None,
+    }
+
+
+def test_api_adds_up_a_json_body():
+    body = b'{"numbers": [1, 2, 3]}'
+    response = run_python(
+        CGI_BIN / "api.py", body, method="POST", body=body, content_type="application/json"
+    )
+    assert json.loads(response.body) == {"count": 3, "sum": 6, "mean": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "body", "ctype", "status"),
+    [
+        ("GET", "n=x", None, None, 400),
+        ("POST", "", b"{nope", "application/json", 400),
+        ("POST", "", b'{"numbers": ["1"]}', "application/json", 400),
+        ("POST", "", b'{"numbers": [true]}', "application/json", 400),
+        ("POST", "", b"[1, 2]", "application/json", 400),
+        ("POST", "", b"n=1", FORM_TYPE, 415),
+        ("POST", "", b"[" + b"1," * 3000 + b"1]", "application/json", 413),
+        ("DELETE", "", None, None, 405),
+    ],
+)
+def test_api_answers_bad_input_with_a_json_error(method, query, body, ctype, status):
+    request = {"method": method, "query": query, "body": body, "content_type": ctype}
+    response = run_python(CGI_BIN / "api.py", body or b"", **request)
+    assert response.status == status
+    assert response.header("content-type") == "application/json"
+    assert json.loads(response.body)["error"]
 
 
 # --- uptime.sh ----------------------------------------------------------------------------
@@ -355,14 +437,33 @@ def parse_env_dump(response):
     return dump, int(match.group(1)), keys
 
 
+def without_coerced_locale(dump):
+    """The dump without the LC_CTYPE that Python adds to its own environment under the C
+    locale (PEP 538): the adapter shows os.environ, and the server gives no locale."""
+    if dump.get("LC_CTYPE") == "C.UTF-8":
+        dump = dict(dump)
+        del dump["LC_CTYPE"]
+    return dump
+
+
 def test_env_dump_shows_exactly_the_environment_sorted():
     script = CGI_BIN / "env.py"
     response = run_python(script, query="a=1&b=%20", PATH_INFO="/x y", HTTP_X_TEST="<v>")
     dump, read, keys = parse_env_dump(response)
     expected = cgi_environ(script, query="a=1&b=%20", PATH_INFO="/x y", HTTP_X_TEST="<v>")
-    assert dump == expected  # nothing added (no LC_CTYPE from Python), nothing lost
+    assert without_coerced_locale(dump) == expected  # nothing else added, nothing lost
     assert keys == sorted(keys)
     assert read == 0
+
+
+def test_env_dump_in_process_is_exactly_the_environ_given():
+    module = load_demo("cgi-bin/env.py")
+    stdout = Collector()
+    environ = {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "5", "X": "a\nb", "A": "1"}
+    module.main(environ, io.BytesIO(b"hello world"), stdout)
+    dump, read, keys = parse_env_dump(CGIResponse(stdout.getvalue()))
+    assert dump == {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "5", "X": "a\\nb", "A": "1"}
+    assert keys == sorted(keys) and read == 5
 
 
 def test_env_dump_reads_content_length_bytes_of_the_body():
@@ -454,12 +555,19 @@ class Collector:
         return b"".join(self.parts)
 
 
-@pytest.fixture(scope="module")
-def hello():
-    spec = importlib.util.spec_from_file_location("examples_www_hello", WWW / "hello.py")
+def load_demo(name):
+    """A demo script as a module, as the in-process runner loads it (not as "__main__")."""
+    spec = importlib.util.spec_from_file_location(
+        "examples_www_" + name.replace("/", "_")[:-3], WWW / name
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # __name__ is not "__main__": the adapter must not run
     return module
+
+
+@pytest.fixture(scope="module")
+def hello():
+    return load_demo("hello.py")
 
 
 HEAD = b"Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n\r\n"
@@ -473,7 +581,7 @@ HELLO_CASES = [
     ("name=%zz%4", b"hello %zz%4\n"),
     ("name=", b"hello world\n"),
     ("name=a%0D%0AX-Evil:%201", b"hello aX-Evil: 1\n"),
-    ("name=" + "%C3%A9" * 40, b"hello " + b"\xc3\xa9" * 32 + b"\n"),
+    ("name=" + "%C3%A9" * 50, b"hello " + b"\xc3\xa9" * 40 + b"\n"),
 ]
 
 
@@ -485,15 +593,10 @@ def test_hello_main_in_process(hello, query, expected):
     assert stdout.getvalue() == HEAD + expected
 
 
-def test_hello_imports_nothing_and_ends_with_the_adapter():
-    source = (WWW / "hello.py").read_text()
-    tree = ast.parse(source)
-    top_imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
-    assert top_imports == []
-    # SPEC section 8: the file ends with the adapter, exactly.
-    adapter = 'if __name__ == "__main__":\n    from microcgi.cgi import run\n    run(main)\n'
-    assert source.endswith("\n" + adapter)
-    assert isinstance(tree.body[-1], ast.If)
+def test_hello_refuses_a_name_that_is_not_utf8(hello):
+    stdout = Collector()
+    hello.main({"QUERY_STRING": "name=%FF", "REQUEST_METHOD": "GET"}, io.BytesIO(), stdout)
+    assert stdout.getvalue().startswith(b"Status: 400 Bad Request\r\n")
 
 
 def find_micropython():
@@ -505,6 +608,7 @@ MICROPYTHON = find_micropython()
 
 MPY_DRIVER = """
 import sys, io
+sys.path.insert(0, %r)
 sys.path.insert(0, %r)
 import hello
 class Out:
@@ -524,7 +628,7 @@ for query in %r:
 def test_hello_main_under_micropython():
     queries = [query for query, _ in HELLO_CASES]
     proc = subprocess.run(
-        [MICROPYTHON, "-c", MPY_DRIVER % (str(WWW), queries)],
+        [MICROPYTHON, "-c", MPY_DRIVER % (str(REPO / "firmware"), str(WWW), queries)],
         capture_output=True,
         timeout=TIMEOUT,
         check=False,
@@ -628,7 +732,9 @@ def test_site_serves_the_home_page(site):
     status, headers, body = fetch(site, "GET", "/")
     assert status == 200
     assert headers["content-type"].startswith("text/html")
-    assert body == (WWW / "index.html").read_bytes()
+    assert b"<h1>micro<span>cgi</span></h1>" in body
+    status, headers, body = fetch(site, "GET", "/style.css")
+    assert status == 200 and headers["content-type"].startswith("text/css")
 
 
 def test_site_form_round_trip_escapes(site):
@@ -644,9 +750,9 @@ def test_site_form_round_trip_escapes(site):
     assert b"<script" not in body
 
 
-def test_site_form_post_without_a_body_is_the_scripts_400(site):
+def test_site_form_post_without_a_body_is_an_empty_form(site):
     # No Content-Length and no chunked framing: no body, so no CONTENT_LENGTH (SPEC
-    # section 6) and the script answers 400 itself. (http.client would add
+    # section 6), which the script reads as an empty form. (http.client would add
     # "Content-Length: 0", hence the raw socket.)
     request = (
         b"POST /cgi-bin/form.py HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -658,8 +764,8 @@ def test_site_form_post_without_a_body_is_the_scripts_400(site):
         while chunk := sock.recv(4096):
             chunks.append(chunk)
     response = b"".join(chunks)
-    assert response.startswith(b"HTTP/1.1 400 Bad Request\r\n")
-    assert b"CONTENT_LENGTH" in response
+    assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"The form was sent empty." in response
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="this machine has no /proc")
@@ -682,6 +788,7 @@ def test_site_env_dump_shows_the_cgi_environment(site):
     status, _, body = fetch(site, "GET", "/cgi-bin/env.py/extra/path?a=1&b=%20")
     assert status == 200
     dump = dict(line.split("=", 1) for line in body.decode().partition("\n\n")[0].splitlines())
+    assert "HTTP_HOST" in dump and "SERVER_SOFTWARE" in dump
     assert dump["PATH_INFO"] == "/extra/path"
     assert dump["SCRIPT_NAME"] == "/cgi-bin/env.py"
     assert dump["QUERY_STRING"] == "a=1&b=%20"
@@ -696,6 +803,21 @@ def test_site_hello_runs_through_the_adapter(site):
     assert status == 200
     assert headers["content-type"] == "text/plain; charset=utf-8"
     assert body == b"hello Ada L\n"
+
+
+def test_site_json_api(site):
+    status, headers, body = fetch(site, "GET", "/cgi-bin/api.py?n=2&n=3.5&n=4")
+    assert (status, headers["content-type"]) == (200, "application/json")
+    assert json.loads(body)["sum"] == 9.5
+    payload = b'{"numbers": [1, 2]}'
+    status, _, body = fetch(
+        site, "POST", "/cgi-bin/api.py", payload, {"Content-Type": "application/json"}
+    )
+    assert (status, json.loads(body)) == (200, {"count": 2, "sum": 3, "mean": 1.5})
+    status, _, body = fetch(
+        site, "POST", "/cgi-bin/api.py", b"{", {"Content-Type": "application/json"}
+    )
+    assert (status, json.loads(body)) == (400, {"error": "the body is not valid JSON"})
 
 
 def test_site_lists_the_files_folder_with_escaped_names(site):
