@@ -5,7 +5,7 @@
 import io
 
 from microcgi import compat
-from microcgi.errors import ScriptError
+from microcgi.errors import ProtocolError, ScriptError
 
 
 def fail(conn, e):
@@ -106,3 +106,40 @@ def crashed(server, handler, e):
     except Exception:  # noqa: BLE001 - then it only closes
         pass
     conn.abort()
+
+
+def expire(conn, now):
+    """server.Connection.expire() of a connection in the middle of a request."""
+    phase = conn.phase
+    if phase == 1 or (  # server._HEAD
+        phase == 2 and not conn.body_done and conn.status == 0 and not conn.held  # _BUSY
+    ):
+        conn.fail(ProtocolError("request not complete in time", 408))
+        return
+    if phase == 2 and (conn.out or conn.file_left):
+        # (a script writing to it was paused meanwhile: abort() stops it)
+        conn.server.log("http: %s stopped reading; dropped" % conn.remote[0])
+    elif phase == 2 and conn.job is not None:
+        # waiting for a script: the runner owns the timeout; 30 s until the next look
+        conn.deadline = compat.ticks_add(now, 30000)
+        return
+    conn.abort()
+
+
+def evict(server):
+    """Make room for a new client (server.Server.on_poll()): close the connection idle
+    the longest between requests (a keep-alive client loses nothing but a reconnect),
+    if it has been idle a second at least (one just answered may be sending its next
+    request: closing it then would reset that). False when none is."""
+    best = None
+    for conn in server.conns:
+        if conn.phase == 0 and (  # server._IDLE
+            best is None or compat.ticks_diff(conn.deadline, best.deadline) < 0
+        ):
+            best = conn
+    if best is None:
+        return False
+    if compat.ticks_diff(best.deadline, compat.ticks_ms()) > server.keepalive_ms - 1000:
+        return False
+    best.abort()
+    return True

@@ -38,6 +38,9 @@ _OWN_SERVER = const(2)  # it sent Date, Server (head() then leaves out the serve
 _mem_free = getattr(gc, "mem_free", None)  # MicroPython
 _MSG_MORE = getattr(socket, "MSG_MORE", 0)  # Linux; MicroPython has no send() flags
 _SCRIPT_EXTS = (".sh", ".php", ".pl", ".cgi", ".py")  # never served as files
+# TCP_NODELAY by the port's own numbers where it names them (the Pico W's lwIP socket:
+# 0x40 since MicroPython 1.23), else Linux's and the ESP32's (level 6, option 1)
+_NODELAY = (getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1))
 
 _REFUSED = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -593,21 +596,12 @@ class Connection:
     # ---- endings ----------------------------------------------------------
 
     def expire(self, now):
-        """The deadline passed."""
-        phase = self.phase
-        if phase == _HEAD or (
-            phase == _BUSY and not self.body_done and self.status == 0 and not self.held
-        ):
-            self.fail(ProtocolError("request not complete in time", 408))
-            return
-        if phase == _BUSY and (self.out or self.file_left):
-            # (a script writing to it was paused meanwhile: abort() stops it)
-            self.server.log("http: %s stopped reading; dropped" % self.remote[0])
-        elif phase == _BUSY and self.job is not None:
-            # waiting for a script: the runner owns the timeout
-            self.deadline = ticks_add(now, _SEND_TIMEOUT_MS)
-            return
-        self.abort()
+        """The deadline passed: idle, lingering or new connections close; the rest is
+        in failed.expire() (408, a client that reads nothing, a script's wait)."""
+        if self.phase <= _IDLE or self.phase == LINGER:
+            self.abort()
+        else:
+            lazy_call("failed", "expire", self, now)
 
     def abort(self):
         if self.phase == _CLOSED:
@@ -777,7 +771,7 @@ class Server:
         while True:
             if self.tight and len(self.conns) >= _FEW and _mem_free() < ACCEPT_ROOM:
                 gc.collect()
-                if _mem_free() < ACCEPT_ROOM and self.evict():
+                if _mem_free() < ACCEPT_ROOM and lazy_call("failed", "evict", self):
                     gc.collect()
                 if _mem_free() < ACCEPT_ROOM:
                     # Too little heap for one more client: the others wait in the
@@ -808,7 +802,7 @@ class Server:
                 self.poller.modify(self.sock, POLLIN)
             sock.setblocking(False)
             conn = None
-            if len(self.conns) < self.cfg.max_connections or self.evict():
+            if len(self.conns) < self.cfg.max_connections or lazy_call("failed", "evict", self):
                 try:
                     conn = self.connection(self, sock, addr)
                 except MemoryError:
@@ -821,27 +815,11 @@ class Server:
                 sock.close()
                 continue
             try:
-                # IPPROTO_TCP, TCP_NODELAY: numbers, as MicroPython names neither
-                sock.setsockopt(6, 1, 1)
+                sock.setsockopt(_NODELAY[0], _NODELAY[1], 1)
             except OSError:
                 pass
             self.conns.append(conn)
             self.register(sock, POLLIN, conn)
-
-    def evict(self):
-        """Make room for a new client: close the connection idle the longest between
-        requests (a keep-alive client loses nothing but a reconnect), or one closing.
-        False when every connection is in the middle of a request."""
-        best = None
-        for conn in self.conns:
-            phase = conn.phase
-            if phase == _IDLE or phase == LINGER:
-                if best is None or ticks_diff(conn.deadline, best.deadline) < 0:
-                    best = conn
-        if best is None:
-            return False
-        best.abort()
-        return True
 
     def file_entry(self, fs, size, mtime, url_path):
         """(size, mtime, etag, encoded validator headers, content or None) of a file.
