@@ -4,8 +4,9 @@ A board's flash (lib/microcgi/*.mpy, main.py, config.json, www/) is built in a t
 folder by tools/deploy.py's build_flash, the files deploy puts on a board, and run as
 `micropython -X heapsize=N -m main` (sys.path "", .frozen, lib, as a board's), exactly as
 a board boots, with a heap near the 64 KiB of issue 3 (TARGET_HEAP). One server serves
-every test of this module in turn, and every test ends by checking that the server still answers: a script that
-times out, overflows its cap, raises or exhausts the heap must cost that one request only.
+every test of this module in turn, and every test ends by checking that the server still
+answers: a script that times out, overflows its cap, raises or exhausts the heap must cost
+that one request only.
 A second server, with an ESP32's heap, serves the tests at the end that need more room.
 """
 
