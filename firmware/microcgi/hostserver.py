@@ -124,6 +124,8 @@ class _Pending(list):
 
 
 class Connection(server.Connection):
+    local = None  # (address, port) this client reached, once a script asked for it
+
     def error(self, status, msg="", close=False):
         """server.Connection.error(), with the site's own page for status (--error-page),
         else a small HTML page for a client that accepts text/html (status, reason, one
@@ -149,7 +151,10 @@ class Connection(server.Connection):
     def start_script(self, job):
         # SERVER_ADDR and SERVER_PORT: the address this client reached, which on a wildcard
         # bind (0.0.0.0, ::) is not the bound one. (A board keeps the bound address.)
-        job.server_addr, job.server_port = self.sock.getsockname()[:2]
+        local = self.local
+        if local is None:  # once per connection: the address does not change
+            local = self.local = self.sock.getsockname()[:2]
+        job.server_addr, job.server_port = local
         f = job.body_file
         if f is not None:
             f.seek(0)  # the runner makes it the script's stdin

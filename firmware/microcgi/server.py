@@ -487,13 +487,16 @@ class Connection:
         self.job = None
         if outcome == "exit" and detail:
             self.server.log("%s: exit status %s" % (job.name, detail))
-        out = job.output
+        # NPH, streamed, or cut short (SPEC 7.6); an NPH job never makes an output collector
         if (
             job.nph
             or job.stream
-            or (out.head_done and (outcome == "timeout" or outcome == "exit" and detail < 0))
+            or (
+                job.output.head_done and (outcome == "timeout" or outcome == "exit" and detail < 0)
+            )
         ) and lazy_call("stream", "ended", self, job, outcome, detail):
-            return  # NPH, streamed, or cut short (SPEC 7.6)
+            return
+        out = job.output
         if outcome in ("exit", "closed") and job.error is None and out.head_done:
             if out.local_redirect is not None and out.status == 200:
                 lazy_call("rare", "local_redirect", self, out.local_redirect)

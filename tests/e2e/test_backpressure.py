@@ -111,6 +111,19 @@ def main(environ, stdin, stdout):
 """
 
 
+def read_to_close(sock):
+    """Everything the server sends until it closes (or resets) the connection."""
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except OSError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
 def settle_rss(pid):
     time.sleep(0.3)
     return rss(pid)
@@ -228,16 +241,7 @@ def test_fifty_large_uploads_to_a_script_that_reads_nothing(serve, tmp_path):
                 s.sendall(body)
             except OSError:
                 pass  # the server may answer and close first
-            data = b""
-            while True:
-                try:
-                    chunk = s.recv(65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                data += chunk
-            results.append(data)
+            results.append(read_to_close(s))
 
     with PeakRSS(srv.proc.pid) as mem:
         threads = [threading.Thread(target=upload) for _ in range(50)]
@@ -274,13 +278,7 @@ def test_chunked_uploads_are_spooled_not_held(serve, tmp_path):
             for _ in range(pieces):
                 s.sendall(b"10000\r\n" + piece + b"\r\n")
             s.sendall(b"0\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            results.append(data)
+            results.append(read_to_close(s))
 
     with PeakRSS(srv.proc.pid) as mem:
         threads = [threading.Thread(target=upload) for _ in range(10)]
@@ -321,12 +319,7 @@ def test_half_closed_client_gets_its_response(serve, tmp_path):
                 + b"\r\nhello"
             )
             s.shutdown(socket.SHUT_WR)
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_to_close(s)
         assert data.endswith(b"\r\n\r\n5\n"), data
         assert b"HTTP/1.1 200" in data
 
@@ -341,12 +334,7 @@ def test_pipelined_then_half_closed_all_answered(serve, tmp_path):
     with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
         s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
         s.shutdown(socket.SHUT_WR)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_close(s)
     assert data.count(b"HTTP/1.1 200 OK") == 3 and data.endswith(b"A"), data
 
 
