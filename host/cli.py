@@ -112,6 +112,13 @@ def _alias(text: str) -> tuple[str, str]:
     return prefix, target
 
 
+def _auth(text: str) -> tuple[str, str]:
+    prefix, eq, path = text.partition("=")
+    if not eq or not prefix.startswith("/") or not path:
+        raise argparse.ArgumentTypeError(f"expected /PREFIX=FILE, got {text!r}")
+    return prefix, path
+
+
 def _error_page(text: str) -> tuple[int, str]:
     status, eq, path = text.partition("=")
     bad_path = path[:1] != "/" or ".." in path.split("/")
@@ -237,6 +244,16 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     s.add_argument(
         "--serve-dotfiles", action="store_true", help="serve and list .names (404 otherwise)"
     )
+    s.add_argument(
+        "--auth",
+        type=_auth,
+        action="append",
+        default=[],
+        metavar="PREFIX=FILE",
+        help="URL PREFIX and all below it need a user and password of FILE (microcgi "
+        "passwd FILE USER writes it); repeatable",
+    )
+    s.add_argument("--auth-realm", metavar="TEXT", help="the realm of --auth (microcgi)")
     s.add_argument("--access-log", metavar="FILE", help="an access log; - for stdout (none)")
     s.add_argument(
         "--access-log-format",
@@ -266,6 +283,23 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
     # `microcgi demo ...` is `microcgi serve --demo ...` (main())
     sub.add_parser("demo", help="serve the demo site (serve --demo)", add_help=False)
+    pw = sub.add_parser(
+        "passwd",
+        help="add a user to a password file of --auth, or change their password",
+        description="Add USER to FILE (created, mode 600) or change their password. The "
+        "password is asked for without echo on a terminal, else read as one line from "
+        "stdin; never taken from the command line.",
+    )
+    pw.add_argument("file", metavar="FILE")
+    pw.add_argument("user", metavar="USER")
+    pw.add_argument(
+        "--iterations",
+        type=_count(1),
+        metavar="N",
+        help="PBKDF2 iterations (%d: what a board affords; more on a Pi, see "
+        "docs/security.md)" % _DEFAULT_ITERATIONS,
+    )
+    pw.add_argument("--delete", action="store_true", help="remove USER from FILE instead")
     b = sub.add_parser("board", help="run an emulated MicroPython board on a pseudo-terminal")
     # `microcgi deploy ...` is tools/deploy.py's command line, handed over whole (main())
     sub.add_parser(
@@ -339,6 +373,7 @@ def _board_settings(name: str) -> dict:
     return _read_json(path, "board profile")
 
 
+_DEFAULT_ITERATIONS = 5000  # microcgi.passwords.DEFAULT_ITERATIONS (checked by a test)
 _BOARD_ONLY = ("interpreter", "heap_bytes", "network", "mpy_cross", "description", "notes")
 
 
@@ -395,6 +430,7 @@ def build_config(args: argparse.Namespace) -> Config:
         "buffer_size",
         "runner",
         "access_log",
+        "auth_realm",
     ):
         value = getattr(args, key)
         if value is not None:
@@ -425,6 +461,8 @@ def build_config(args: argparse.Namespace) -> Config:
         flags["alias"] = {**cfg.alias, **dict(args.alias)}
     if args.cgi_dir:
         flags["cgi_dirs"] = cfg.cgi_dirs + args.cgi_dir
+    if args.auth:
+        flags["auth"] = {**cfg.auth, **dict(args.auth)}
     try:
         cfg.apply(flags)
     except ConfigError as e:
@@ -453,6 +491,7 @@ def build_config(args: argparse.Namespace) -> Config:
         raise CLIError(f"document root {cfg.root} is not readable")
     cfg.root = root
     cfg.alias = _check_aliases(cfg)
+    cfg.auth = _check_auth(cfg)
     error_pages.update(dict(args.error_page))
     for status, path in error_pages.items():
         page = os.path.join(root, path.lstrip("/"))
@@ -499,6 +538,40 @@ def _check_aliases(cfg: Config) -> dict[str, str]:
             raise CLIError(f"alias {shown}: {target} {what}")
         aliases[prefix] = path
     return aliases
+
+
+def _check_auth(cfg: Config) -> dict[str, str]:
+    """cfg.auth with absolute paths; a password file that cannot be read, or holds a
+    line that is not user:hash, is a start-up error. A warning (stderr) for {SHA} hashes,
+    and for a file the server itself would serve."""
+    from microcgi import passwords
+
+    checked = {}
+    for prefix, path in cfg.auth.items():
+        path = os.path.abspath(path)
+        shown = prefix or "/"
+        try:
+            users = passwords.load_users(path)
+        except OSError as e:
+            why = e.strerror or e
+            raise CLIError(f"auth {shown}: cannot read password file {path}: {why}") from None
+        except ValueError as e:
+            raise CLIError(f"auth {shown}: {e}") from None
+        weak = sorted(u for u, h in users.items() if h.startswith("{SHA}"))
+        if weak:
+            _error_log(
+                f"auth {shown}: {path}: {{SHA}} hashes (unsalted SHA-1, weak) for "
+                f"{', '.join(weak)}: `microcgi passwd` replaces them"
+            )
+        real = os.path.realpath(path)
+        root = os.path.realpath(cfg.root)
+        inside = os.path.relpath(real, root)
+        if not inside.startswith(".."):
+            hidden = any(p.startswith(".") for p in inside.split(os.sep))
+            if not hidden or cfg.serve_dotfiles:
+                _error_log(f"auth {shown}: {path} is under the document root: move it out")
+        checked[prefix] = path
+    return checked
 
 
 def _make_runner(cfg: Config, log):
@@ -654,7 +727,87 @@ def cmd_board(args: argparse.Namespace) -> int:
         raise CLIError(str(e)) from None
 
 
-_COMMANDS = {"serve": cmd_serve, "board": cmd_board}
+def _read_password(user: str) -> bytes:
+    """The new password: asked twice without echo on a terminal, else one line of stdin."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        import getpass
+
+        try:
+            first = getpass.getpass(f"New password for {user}: ")
+            again = getpass.getpass("Again: ")
+        except EOFError:
+            raise CLIError("no password given") from None
+        if first != again:
+            raise CLIError("the two passwords differ")
+        password = first.encode()
+    else:
+        line = sys.stdin.buffer.readline() if sys.stdin is not None else b""
+        password = line.rstrip(b"\n").rstrip(b"\r")
+        try:
+            password.decode()
+        except UnicodeError:
+            raise CLIError("the password is not UTF-8") from None
+    if not password:
+        raise CLIError("empty password")
+    return password
+
+
+def cmd_passwd(args: argparse.Namespace) -> int:
+    """`microcgi passwd FILE USER`: add or change USER's line of FILE (written to a new
+    file with mode 600, then renamed over FILE, so a running server reads either the old
+    file or the new one)."""
+    from microcgi import passwords
+
+    user = args.user
+    if not user or ":" in user or any(c.isspace() or c < " " or c == "\x7f" for c in user):
+        raise CLIError(f"bad user name {user!r}: no ':', spaces or control characters")
+    path = args.file
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode("utf-8").splitlines()
+    except FileNotFoundError:
+        lines = []
+    except OSError as e:
+        raise CLIError(f"cannot read {path}: {e.strerror}") from None
+    except UnicodeError:
+        raise CLIError(f"{path}: not UTF-8") from None
+    found = [i for i, line in enumerate(lines) if line.strip().partition(":")[0] == user]
+    if args.delete:
+        if not found:
+            raise CLIError(f"no user {user} in {path}")
+        lines = [line for i, line in enumerate(lines) if i not in found]
+        what = "removed from"
+    else:
+        iterations = args.iterations or passwords.DEFAULT_ITERATIONS
+        stored = passwords.make_hash(_read_password(user), iterations)
+        if found:
+            lines[found[0]] = f"{user}:{stored}"
+            lines = [line for i, line in enumerate(lines) if i not in found[1:]]
+            what = "changed in"
+        else:
+            lines.append(f"{user}:{stored}")
+            what = "added to"
+    data = "".join(line + "\n" for line in lines).encode("utf-8")
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)  # whatever the umask
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise CLIError(f"cannot write {path}: {e.strerror}") from None
+    print(f"{PROG}: {user} {what} {path}")
+    return 0
+
+
+_COMMANDS = {"serve": cmd_serve, "board": cmd_board, "passwd": cmd_passwd}
 DEPLOY_SCRIPT = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "deploy.py"
 )

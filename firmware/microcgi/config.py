@@ -43,6 +43,11 @@ SETTINGS = (
     # a board's machine.WDT: seconds the loop may go without coming round before the
     # board resets; None or 0: off (CPython has none)
     ("watchdog", None, "optint"),
+    # Basic authentication (docs/security.md): URL prefix -> password file
+    ("auth", {}, "dict"),
+    ("auth_realm", "microcgi", "str"),  # the realm a browser shows in its login prompt
+    ("auth_max_failures", 5, "pos"),  # failed logins from one address within auth_window
+    ("auth_window", 60, "num"),  # seconds; then that address gets 429 for as long
 )
 
 _KINDS = {}
@@ -97,6 +102,13 @@ def _check(key, value, kind):
     elif key == "cgi_dirs":
         for prefix in value:
             _check_prefix(key, prefix)
+    elif key == "auth":
+        for prefix in value:
+            _check_prefix(key, prefix)
+            if not value[prefix]:
+                raise ConfigError("auth %s: no password file given" % prefix)
+    elif key == "auth_realm" and [c for c in value if c < " " or c == "\x7f"]:
+        raise ConfigError("auth_realm must not hold control characters")
 
 
 def _check_prefix(key, prefix):
@@ -118,6 +130,8 @@ def normalize(key, value):
     slash (they match whole path segments), alias targets too ("/" stays)."""
     if key == "alias":
         return {_strip(k): _strip(v) or "/" for k, v in value.items()}
+    if key == "auth":
+        return {_strip(k): v for k, v in value.items()}
     if key == "cgi_dirs":
         return [_strip(p) for p in value]
     return value

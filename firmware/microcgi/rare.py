@@ -113,8 +113,9 @@ def access_line(conn):
     if t:
         d = compat.http_date(t).decode().split()  # 10/Oct/2000:13:55:36 +0000
         when = "%s/%s/%s:%s +0000" % (d[1], d[2], d[3], d[4])
-    return '%s - - [%s] "%s %s %s" %d %d' % (
+    return '%s - %s [%s] "%s %s %s" %d %d' % (
         conn.remote[0],
+        getattr(req, "user", None) or "-",  # the user who authenticated (microcgi.auth)
         when,
         req.method,
         req.target.decode(),
