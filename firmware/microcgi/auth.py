@@ -138,6 +138,7 @@ class Guard:
         """401 with the challenge, and nothing of the resource. A body the client sent
         along is not read: the connection closes after the answer."""
         if req.chunked or req.body_length:
+            conn.body_done = True  # as failed.fail() does: the answer, then the close
             conn.close_after = True
         conn.respond(401, [_TEXT, (b"WWW-Authenticate", self.challenge)], b"401 Unauthorized\n")
 
