@@ -373,7 +373,7 @@ def _board_settings(name: str) -> dict:
     return _read_json(path, "board profile")
 
 
-_DEFAULT_ITERATIONS = 5000  # microcgi.passwords.DEFAULT_ITERATIONS (checked by a test)
+_DEFAULT_ITERATIONS = 3000  # microcgi.passwords.DEFAULT_ITERATIONS (checked by a test)
 _BOARD_ONLY = ("interpreter", "heap_bytes", "network", "mpy_cross", "description", "notes")
 
 

@@ -20,9 +20,9 @@ _C_PBKDF2 = getattr(hashlib, "pbkdf2_hmac", None)  # CPython's, in C
 
 PREFIX = "$pbkdf2-sha256$"
 # A board verifies a password in the loop, holding up every other client while it does:
-# docs/security.md gives the milliseconds this costs (about 9 ms on the unix port, an
-# estimated 0.2-0.4 s on an ESP32). Written into each hash: a file may use more.
-DEFAULT_ITERATIONS = 5000
+# docs/security.md gives the milliseconds this costs (5 ms on the unix port on x86-64, an
+# estimated 0.15-0.3 s on an ESP32). Written into each hash: a file may use more.
+DEFAULT_ITERATIONS = 3000
 MAX_ITERATIONS = 10000000  # a hash asking for more is refused, not computed
 SALT_BYTES = 16
 
@@ -48,10 +48,17 @@ def pbkdf2_sha256_pure(password, salt, iterations, dklen=32):
     while len(out) < dklen:
         block += 1
         u = _sha256(opad + _sha256(ipad + salt + block.to_bytes(4, "big")).digest()).digest()
-        # U1 ^ U2 ^ ... as one integer: a 256-bit XOR in C, not 32 in Python
+        # U1 ^ U2 ^ ... as one integer: a 256-bit XOR in C, not 32 in Python. update()
+        # rather than ipad + u: a board collects its garbage (~0.5 KiB an iteration) the
+        # less often.
         acc = int.from_bytes(u, "big")
         for _ in range(iterations - 1):
-            u = _sha256(opad + _sha256(ipad + u).digest()).digest()
+            h = _sha256(ipad)
+            h.update(u)
+            u = h.digest()
+            h = _sha256(opad)
+            h.update(u)
+            u = h.digest()
             acc ^= int.from_bytes(u, "big")
         out += acc.to_bytes(32, "big")
     return out[:dklen]
