@@ -208,7 +208,7 @@ def test_git_push_with_receivepack(site):
 
 def test_git_push_refused_without_receivepack_or_remote_user(site):
     """git-http-backend's own rule: anonymous push is off unless the repository allows it
-    (microcgi does no authentication, so REMOTE_USER is never set by it)."""
+    (without --auth, microcgi sets no REMOTE_USER; tests/e2e/test_auth.py pushes with it)."""
     site.start()
     out = site.tmp / "clone"
     site.git("clone", site.url, out)
