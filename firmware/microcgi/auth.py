@@ -92,9 +92,11 @@ class Guard:
         now = ticks_ms()
         left = self.refused(addr, now)
         if left:
-            conn.respond(
+            _answer(
+                conn,
+                req,
                 429,
-                [_TEXT, (b"Retry-After", b"%d" % ((left + 999) // 1000))],
+                (b"Retry-After", b"%d" % ((left + 999) // 1000)),
                 b"429 Too Many Requests\ntoo many failed logins: try again later\n",
             )
             return True
@@ -187,6 +189,15 @@ class Guard:
                 oldest = addr
         if len(failures) >= _MAX_ADDRS and oldest is not None:
             del failures[oldest]
+
+
+def _answer(conn, req, status, header, body):
+    """A refusal. A body the client sent along is not read: the connection closes
+    after the answer."""
+    if req.chunked or req.body_length:
+        conn.body_done = True  # as failed.fail() does: the answer, then the close
+        conn.close_after = True
+    conn.respond(status, [_TEXT, header], body)
 
 
 def _why(path, e):

@@ -685,10 +685,8 @@ class Server:
         self.processing = None  # the connection in process() (see there)
         # (socket, buffer) -> bytes read; MicroPython sockets have readinto() only
         self.recv_into = getattr(socket.socket, "recv_into", None) or socket.socket.readinto
-        if cfg.auth:  # loaded only then (a board has no heap for what it does not use)
-            from microcgi.auth import Guard
-
-            self.auth = Guard(self)
+        if cfg.auth:  # loaded only then (what the Guard holds keeps the module's code)
+            self.auth = lazy_call("auth", "Guard", self)
 
     # ---- the loop's registry (used by runners too) -------------------------
 

@@ -254,6 +254,7 @@ def test_prefix_boundary_and_path_forms(serve, site):
         assert status in (401, 403), (path, status)
         assert SECRET not in body and b"env-" not in body
     assert request(port, "GET", "/%61dmin/secret.txt")[0] == 401
+    assert request(port, "GET", "http://x/admin/secret.txt")[0] == 401  # absolute-form
     assert request(port, "GET", "/public/../admin/secret.txt")[0] == 403  # ".." refused
 
 
