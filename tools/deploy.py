@@ -8,7 +8,8 @@
    source, the site (every .py of it must compile: a syntax error stops the deploy
    here; scripts a board cannot run, .sh .php .pl .cgi, are left out), and
    config.json: the profile's server settings, the HTTP port, and the Wi-Fi network,
-   whose password comes from MICROCGI_WIFI_PASSWORD or a prompt, never from a file.
+   whose password comes from MICROCGI_WIFI_PASSWORD or a prompt, never from a file;
+   with `--auth PREFIX=FILE`, the password file goes to auth/ and config.json names it.
 2. Checks the board: it must answer mpremote's raw REPL as MicroPython, with the
    bytecode version (`sys.implementation._mpy`) that this mpy-cross emits.
 3. Hashes every file on the board itself (sha256) and lists the site's folder and
@@ -926,6 +927,14 @@ def build_parser(prog: str = "deploy") -> argparse.ArgumentParser:
     p.add_argument(
         "--dry-run", action="store_true", help="list what would be copied, deleted and kept"
     )
+    p.add_argument(
+        "--auth",
+        action="append",
+        default=[],
+        metavar="PREFIX=FILE",
+        help="URL PREFIX needs a user and password of FILE (microcgi passwd), copied to "
+        "the board's auth/ folder (repeatable)",
+    )
     p.add_argument("--no-compile", action="store_true", help="copy .py sources, no mpy-cross")
     p.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for the URL (60)"
@@ -1002,6 +1011,7 @@ class Checked:
     mpy_cross: str | None
     emits: tuple[int, int] | None
     wifi: dict | None
+    auth: tuple = ()  # (prefix, board path, the file's bytes) of each --auth
 
 
 def check_local(args: argparse.Namespace, boards) -> Checked:
@@ -1022,6 +1032,7 @@ def check_local(args: argparse.Namespace, boards) -> Checked:
     root = str(profile.settings.get("root", "www")).strip("/")
     if args.delete and not root:
         raise DeployError("--delete needs a site folder: the profile's root is the flash's /")
+    auth = check_auth(getattr(args, "auth", None) or [])
     check_device(args.device)
     mpremote = args.mpremote or find_tool("mpremote")
     if not mpremote:
@@ -1035,7 +1046,35 @@ def check_local(args: argparse.Namespace, boards) -> Checked:
     wifi = None
     if profile.network == "wlan":
         wifi = wifi_credentials(args.wifi_ssid, sys.stdin.isatty())
-    return Checked(profile, mpremote, mpy_cross, emits, wifi)
+    return Checked(profile, mpremote, mpy_cross, emits, wifi, auth)
+
+
+def check_auth(specs: list[str]) -> tuple:
+    """--auth PREFIX=FILE, each: (prefix, its path on the board, the file's bytes). The
+    file must read as the server reads it (microcgi.passwords.load_users)."""
+    spec = importlib.util.spec_from_file_location(
+        "microcgi_passwords", FIRMWARE / "microcgi" / "passwords.py"
+    )
+    passwords = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(passwords)
+    out = []
+    names: dict[str, str] = {}
+    for text in specs:
+        prefix, eq, path = text.partition("=")
+        if not eq or not prefix.startswith("/") or not path:
+            raise DeployError(f"--auth expects /PREFIX=FILE, got {text!r}")
+        try:
+            passwords.load_users(path)
+            data = Path(path).read_bytes()
+        except OSError as e:
+            raise DeployError(f"--auth {prefix}: cannot read {path}: {e.strerror}") from None
+        except ValueError as e:
+            raise DeployError(f"--auth {prefix}: {e}") from None
+        dest = "auth/" + Path(path).name
+        if names.setdefault(dest, path) != path:
+            raise DeployError(f"--auth: two password files named {Path(path).name}")
+        out.append((prefix, dest, data))
+    return tuple(out)
 
 
 def report_plan(plan: Plan, info: dict, out) -> None:
@@ -1066,6 +1105,8 @@ def deploy(args: argparse.Namespace, out) -> int:
         build = Path(tmp) / "build"
         build.mkdir()
         config = board_config(boards, checked.profile, args.http_port, checked.wifi)
+        if checked.auth:
+            config["auth"] = {prefix: dest for prefix, dest, _ in checked.auth}
         root = str(config.get("root", "www")).strip("/")
         mpy_cross = None if args.no_compile else checked.mpy_cross
         items = flash_items(
@@ -1077,6 +1118,7 @@ def deploy(args: argparse.Namespace, out) -> int:
             include_unrunnable=args.include_unrunnable,
             out=out,
         )
+        items += [Item(dest, data, "auth") for _, dest, data in checked.auth]
         if checked.mpy_cross:
             check_scripts(checked.mpy_cross, checked.profile.mpy_cross, items, build)
         else:
