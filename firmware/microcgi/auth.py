@@ -137,12 +137,8 @@ class Guard:
         return False
 
     def deny(self, conn, req):
-        """401 with the challenge, and nothing of the resource. A body the client sent
-        along is not read: the connection closes after the answer."""
-        if req.chunked or req.body_length:
-            conn.body_done = True  # as failed.fail() does: the answer, then the close
-            conn.close_after = True
-        conn.respond(401, [_TEXT, (b"WWW-Authenticate", self.challenge)], b"401 Unauthorized\n")
+        """401 with the challenge, and nothing of the resource."""
+        _answer(conn, req, 401, (b"WWW-Authenticate", self.challenge), b"401 Unauthorized\n")
 
     def refused(self, addr, now):
         """Milliseconds addr is still refused for (0: not refused)."""
