@@ -566,7 +566,7 @@ def _check_auth(cfg: Config) -> dict[str, str]:
         real = os.path.realpath(path)
         root = os.path.realpath(cfg.root)
         inside = os.path.relpath(real, root)
-        if not inside.startswith(".."):
+        if inside != ".." and not inside.startswith(".." + os.sep):
             hidden = any(p.startswith(".") for p in inside.split(os.sep))
             if not hidden or cfg.serve_dotfiles:
                 _error_log(f"auth {shown}: {path} is under the document root: move it out")

@@ -7,6 +7,7 @@ The password files are written by `microcgi passwd` itself, the password on stdi
 import base64
 import json
 import os
+import pty
 import shutil
 import socket
 import stat
@@ -370,6 +371,54 @@ def test_passwd_errors_and_exit_codes(tmp_path):
     assert passwords.verify("pä ss:wörd".encode(), stored)
 
 
+def _on_a_terminal(argv, answers):
+    """argv run on a pseudo-terminal (its controlling terminal, as in a shell), each
+    answer typed after the prompt before it; (exit status, everything it showed)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: becomes argv
+        os.execv(argv[0], argv)
+    shown = b""
+    deadline = time.monotonic() + 60
+    try:
+        for prompt, answer in answers:
+            while prompt not in shown:
+                assert time.monotonic() < deadline, shown
+                shown += os.read(fd, 1024)
+            os.write(fd, answer)
+        while True:
+            try:
+                data = os.read(fd, 1024)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            shown += data
+    finally:
+        os.close(fd)
+        status = os.waitpid(pid, 0)[1]
+    return os.waitstatus_to_exitcode(status), shown
+
+
+def test_passwd_on_a_terminal_asks_twice_without_echo(tmp_path):
+    users = tmp_path / "u.pw"
+    argv = [sys.executable, "-m", "microcgi", "passwd", str(users), "carol"]
+    code, shown = _on_a_terminal(
+        argv, [(b"New password for carol: ", b"tty secret\n"), (b"Again: ", b"tty secret\n")]
+    )
+    assert code == 0, shown
+    assert b"tty secret" not in shown  # typed, never echoed
+    assert b"carol added to" in shown
+    sys.path.insert(0, str(REPO / "firmware"))
+    from microcgi import passwords
+
+    assert passwords.verify(b"tty secret", users.read_text().strip().partition(":")[2])
+    code, shown = _on_a_terminal(
+        argv, [(b"New password for carol: ", b"one\n"), (b"Again: ", b"two\n")]
+    )
+    assert code == 2 and b"microcgi: the two passwords differ" in shown, shown
+    assert passwords.verify(b"tty secret", users.read_text().strip().partition(":")[2])
+
+
 def _start(root, *args):
     return subprocess.run(
         [sys.executable, "-m", "microcgi", "serve", str(root), "--port", "0", *map(str, args)],
@@ -498,3 +547,15 @@ def test_git_push_behind_auth(serve, tmp_path):
     assert pushes and pushes[-1].split()[2] == "alice" and '" 200 ' in pushes[-1], log
     site.fsck()
     assert server.wait_for("auth: failed login as 'alice'")
+
+
+def test_a_password_file_the_server_would_serve_is_warned_about(serve, site):
+    www, users = site
+    shutil.copy(users, www / "users.pw")
+    shutil.copy(users, www / ".htpasswd")  # a dot file: 404 unless --serve-dotfiles
+    server = serve(
+        www, "--auth", "/admin=%s" % (www / "users.pw"), "--auth", "/x=.htpasswd", cwd=www
+    )
+    assert server.wait_for("auth /admin: %s is under the document root" % (www / "users.pw"))
+    assert "auth /x:" not in server.stderr_text()
+    assert request(server.port, "GET", "/.htpasswd")[0] == 404
