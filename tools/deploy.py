@@ -243,7 +243,8 @@ def probe_code(paths: list[str], tops: list[str], dirs: list[str]) -> str:
     """MicroPython code that prints what deploy needs to know about the board, as JSON:
     the implementation, the filesystem's block size and free blocks, the size and sha256
     of each of `paths`, every file (with its size) and folder under `tops`, and which of
-    `dirs` exist."""
+    `dirs` exist. The JSON is streamed (json.dump): json.dumps() would need the whole
+    answer as one more block of the heap, which a board with a full flash lacked."""
     return f"""
 import sys, os, json
 try:
@@ -306,7 +307,9 @@ except OSError:
     _r['lib'] = []
 _r['shadow'] = _isdir('microcgi')
 {WATCHDOG_CODE}
-print({PROBE_TAG!r}, json.dumps(_r))
+sys.stdout.write({PROBE_TAG!r} + ' ')
+json.dump(_r, sys.stdout)
+print()
 """
 
 
@@ -1052,6 +1055,8 @@ def check_local(args: argparse.Namespace, boards) -> Checked:
 def check_auth(specs: list[str]) -> tuple:
     """--auth PREFIX=FILE, each: (prefix, its path on the board, the file's bytes). The
     file must read as the server reads it (microcgi.passwords.load_users)."""
+    if not specs:
+        return ()
     spec = importlib.util.spec_from_file_location(
         "microcgi_passwords", FIRMWARE / "microcgi" / "passwords.py"
     )
