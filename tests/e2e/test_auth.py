@@ -496,6 +496,17 @@ def test_config_file_and_htpasswd_sha_lines(serve, site, tmp_path):
     assert "{SHA} hashes (unsalted SHA-1, weak) for carol" in server.stderr_text()
 
 
+def wait_in_file(path, text, timeout=10):
+    """Whether text appears in the file within timeout s (a log line is written after
+    its response is sent)."""
+    deadline = time.monotonic() + timeout
+    while text not in Path(path).read_text():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_git_push_behind_auth(serve, tmp_path):
     """git-http-backend takes a push from the user the server authenticated
     (REMOTE_USER), and only then: the user is in the access log and in the reflog."""
@@ -522,8 +533,10 @@ def test_git_push_behind_auth(serve, tmp_path):
     assert proc.returncode != 0
     # (git asks for a user after the 401, and may not: GIT_TERMINAL_PROMPT=0)
     assert "could not read Username" in proc.stderr, proc.stderr
-    log = Path(tmp_path / "access.log").read_text()
-    assert '"GET /git/proj.git/info/refs?service=git-receive-pack HTTP/1.1" 401' in log
+    assert wait_in_file(
+        tmp_path / "access.log",
+        '"GET /git/proj.git/info/refs?service=git-receive-pack HTTP/1.1" 401',
+    )
     # wrong password: refused too
     wrong = url.replace("http://", "http://alice:nope@")
     proc = subprocess.run(
@@ -542,6 +555,7 @@ def test_git_push_behind_auth(serve, tmp_path):
     assert site.rev(site.bare, "main") == new
     reflog = site.git("reflog", "show", "--format=%gn", "-n1", "main", cwd=site.bare)
     assert reflog.stdout.strip() == "alice"
+    assert wait_in_file(tmp_path / "access.log", "POST /git/proj.git/git-receive-pack")
     log = Path(tmp_path / "access.log").read_text()
     pushes = [x for x in log.splitlines() if "POST /git/proj.git/git-receive-pack" in x]
     assert pushes and pushes[-1].split()[2] == "alice" and '" 200 ' in pushes[-1], log
