@@ -100,7 +100,10 @@ def start():
         server.tight = False  # set only then: one attribute less on a small heap
     if host in ("0.0.0.0", ""):
         host = addr if addr not in ("0.0.0.0", "") else "127.0.0.1"
-    print("microcgi %s listening on http://%s:%d/" % (__version__, host, port))
+    scheme = "https" if getattr(cfg, "tls_cert", None) else "http"
+    print("microcgi %s listening on %s://%s:%d/" % (__version__, scheme, host, port))
+    if getattr(server, "redirect_port", None) is not None:
+        print("  redirecting http://%s:%d/ to https" % (host, server.redirect_port))
     return server
 
 
@@ -124,4 +127,12 @@ def listen(server):
     if hasattr(s, "getsockname"):
         server.addr, server.port = s.getsockname()[:2]
     server.register(s, select.POLLIN, server)
+    if getattr(cfg, "tls_cert", None) or getattr(
+        cfg, "tls_key", None
+    ):  # HTTPS: microcgi.tls stays loaded
+        from microcgi import tls
+
+        tls.setup(server)
+        if cfg.redirect_http is not None:
+            server.redirect_port = tls.redirect(server)
     return server.addr, server.port
