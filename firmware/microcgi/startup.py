@@ -113,6 +113,11 @@ def listen(server):
     if not cfg.port and not hasattr(socket.socket, "getsockname"):
         # MicroPython's sockets cannot tell which port the OS picked
         raise ValueError("port 0 needs getsockname(), which this MicroPython lacks: set a port")
+    tls = None
+    if getattr(cfg, "tls_cert", None) or getattr(cfg, "tls_key", None):
+        from microcgi import tls  # HTTPS: stays loaded (its connection class)
+
+        tls.setup(server)  # the certificate first: a bad one leaves no port open
     ai = socket.getaddrinfo(cfg.host, cfg.port, 0, socket.SOCK_STREAM)[0]
     s = socket.socket(ai[0], socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -127,12 +132,6 @@ def listen(server):
     if hasattr(s, "getsockname"):
         server.addr, server.port = s.getsockname()[:2]
     server.register(s, select.POLLIN, server)
-    if getattr(cfg, "tls_cert", None) or getattr(
-        cfg, "tls_key", None
-    ):  # HTTPS: microcgi.tls stays loaded
-        from microcgi import tls
-
-        tls.setup(server)
-        if cfg.redirect_http is not None:
-            server.redirect_port = tls.redirect(server)
+    if tls is not None and cfg.redirect_http is not None:
+        server.redirect_port = tls.redirect(server)
     return server.addr, server.port

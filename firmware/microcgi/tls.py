@@ -142,6 +142,8 @@ class Connection(_base):
         except OSError:
             pass
         self.sock = server.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        if not _CPYTHON:
+            self.raw = sock  # closed with it: MicroPython's SSL object may not close it
 
     def on_poll(self, obj, ev):
         if self.shaking:
@@ -185,6 +187,16 @@ class Connection(_base):
     def start_script(self, job):
         job.https = True  # gateway.build_environ(): HTTPS=on, REQUEST_SCHEME=https
         super().start_script(job)
+
+    def abort(self):
+        super().abort()
+        raw = getattr(self, "raw", None)
+        if raw is not None:
+            self.raw = None
+            try:
+                raw.close()
+            except OSError:
+                pass
 
     if _CPYTHON:
 
