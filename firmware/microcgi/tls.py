@@ -141,7 +141,14 @@ class Connection(_base):
             sock.setsockopt(_server._NODELAY[0], _server._NODELAY[1], 1)
         except OSError:
             pass
-        self.sock = server.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        try:
+            self.sock = server.tls.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False
+            )
+        except OSError:
+            # no room for the TLS buffers (an ESP32 keeps them outside the MicroPython
+            # heap: ENOMEM): refused as when the heap is short (server.Server.on_poll)
+            raise MemoryError
         if not _CPYTHON:
             self.raw = sock  # closed with it: MicroPython's SSL object may not close it
 
