@@ -139,21 +139,46 @@ def test_selfsigned_certificate_names_the_host(cert, tmp_path):
     assert again.stderr.count("\n") == 1 and "exists" in again.stderr
 
 
-def test_selfsigned_without_openssl_uses_cryptography_or_says_why(tmp_path):
-    # PATH without openssl: the cryptography package, or one line naming both
-    env = dict(os.environ, PATH=str(tmp_path))
-    done = microcgi("tls-selfsigned", str(tmp_path / "c"), "--name", "device.local", env=env)
-    try:
-        import cryptography  # noqa: F401
-    except ImportError:
-        assert done.returncode == 2
-        assert done.stderr.count("\n") == 1
-        assert "openssl" in done.stderr and "cryptography" in done.stderr
-        return
+def test_selfsigned_without_openssl_uses_cryptography(serve, tmp_path):
+    pytest.importorskip("cryptography", reason="the microcgi[tls] extra is not installed")
+    env = dict(os.environ, PATH=str(tmp_path))  # no openssl command
+    done = microcgi("tls-selfsigned", str(tmp_path / "ip"), "--name", "10.0.0.7", env=env)
     assert done.returncode == 0, done.stderr
     assert "(cryptography)" in done.stdout
-    ctx = ssl.create_default_context(cafile=str(tmp_path / "c" / "cert.pem"))
-    assert ctx.cert_store_stats()["x509_ca"] == 1
+    text = subprocess.run(
+        ["openssl", "x509", "-in", str(tmp_path / "ip" / "cert.pem"), "-noout", "-text"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "IP Address:10.0.0.7" in text
+    # one for localhost serves, to a client that verifies it against that certificate
+    folder = tmp_path / "c"
+    done = microcgi("tls-selfsigned", str(folder), "--name", "localhost", env=env)
+    assert done.returncode == 0, done.stderr
+    assert os.stat(folder / "key.pem").st_mode & 0o077 == 0
+    cafile = str(folder / "cert.pem")
+    root = site(tmp_path / "www")
+    server = serve(root, "--tls-cert", cafile, "--tls-key", str(folder / "key.pem"))
+    assert responses(get(server, cafile, "/small.txt")) == [(200, SMALL)]
+
+
+def test_selfsigned_with_neither_says_why(tmp_path):
+    # no openssl on PATH, and the cryptography package made unimportable
+    code = (
+        "import sys; sys.modules['cryptography'] = None; "
+        "from microcgi_host.cli import main; sys.exit(main())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "tls-selfsigned", str(tmp_path / "c"), "--name", "x"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PATH=str(tmp_path)),
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "openssl" in done.stderr and "cryptography" in done.stderr
+    assert not (tmp_path / "c" / "key.pem").exists()
 
 
 @pytest.mark.skipif(CURL is None, reason="needs curl")
