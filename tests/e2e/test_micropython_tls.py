@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from bench.heap import MICROPYTHON, MPY_CROSS, BoardServer, build_board
+from bench.heap import MICROPYTHON, MPY_CROSS, BoardServer, build_board, free_port
 
 pytestmark = pytest.mark.skipif(
     not (MICROPYTHON and MPY_CROSS),
@@ -86,14 +86,17 @@ def start_board(tmp_path_factory, config, certs=True):
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
+    redirect = free_port()
     config = {
         "tls_cert": "cert.pem",
         "tls_key": "key.pem",
         "header_timeout": HEADER_TIMEOUT,
         "max_output": None,
+        "redirect_http": redirect,
     }
     server, cafile = start_board(tmp_path_factory, config)
     server.cafile = cafile
+    server.redirect = redirect
     try:
         assert server.wait_ready(), server.output()
         yield server
@@ -231,6 +234,16 @@ def test_stalled_clients_are_closed_while_others_are_served(board):
     finally:
         for sock in (silent, partial, stalled, plain):
             sock.close()
+
+
+def test_redirect_http_on_a_board(board):
+    assert "redirecting http://127.0.0.1:%d/ to https" % board.redirect in board.output()
+    with socket.create_connection(("127.0.0.1", board.redirect), timeout=20) as s:
+        s.sendall(b"GET /small.txt?a=1 HTTP/1.1\r\nHost: board.local\r\n\r\n")
+        got = read_all(s)
+    assert got.startswith(b"HTTP/1.1 301 ")
+    assert b"\r\nLocation: https://board.local:%d/small.txt?a=1\r\n" % board.port in got
+    assert_alive(board)
 
 
 def test_tls_costs_on_the_board_heap(board):
