@@ -260,13 +260,13 @@ class _Listener:
 
     def __init__(self, server, sock):
         self.server = server
-        self.sock = sock
+        self.listener = sock  # (not .sock: failed.crashed() takes that for a connection)
 
     def on_poll(self, obj, ev):
         srv = self.server
         while True:
             try:
-                sock, addr = self.sock.accept()
+                sock, addr = self.listener.accept()
             except OSError:
                 return
             sock.setblocking(False)
