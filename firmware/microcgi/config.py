@@ -48,6 +48,10 @@ SETTINGS = (
     ("auth_realm", "microcgi", "str"),  # the realm a browser shows in its login prompt
     ("auth_max_failures", 5, "pos"),  # failed logins from one address within auth_window
     ("auth_window", 60, "num"),  # seconds; then that address gets 429 for as long
+    # HTTPS (microcgi.tls): certificate and key files (PEM); both or neither
+    ("tls_cert", None, "opt"),
+    ("tls_key", None, "opt"),
+    ("redirect_http", None, "optint"),  # a plain port answering 301 to https (None: off)
 )
 
 _KINDS = {}
@@ -92,8 +96,8 @@ def _check(key, value, kind):
                 raise ConfigError("%s must be an object of strings" % key)
     if key == "runner" and value not in ("subprocess", "inprocess"):
         raise ConfigError("runner must be subprocess or inprocess")
-    if key == "port" and value > 65535:
-        raise ConfigError("port must be 0..65535")
+    if key in ("port", "redirect_http") and value is not None and value > 65535:
+        raise ConfigError("%s must be 0..65535" % key)
     if key == "alias":
         for prefix in value:
             _check_prefix(key, prefix)
