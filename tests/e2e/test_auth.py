@@ -573,3 +573,33 @@ def test_a_password_file_the_server_would_serve_is_warned_about(serve, site):
     assert server.wait_for("auth /admin: %s is under the document root" % (www / "users.pw"))
     assert "auth /x:" not in server.stderr_text()
     assert request(server.port, "GET", "/.htpasswd")[0] == 404
+
+
+def test_readme_four_commands_protect_admin_over_https(serve, site, tmp_path):
+    """README's four commands: a certificate, a password, the server with both, curl."""
+    www, _ = site
+    gen = subprocess.run(
+        [sys.executable, "-m", "microcgi", "tls-selfsigned", "certs", "--name", "127.0.0.1"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+    )
+    if gen.returncode != 0 and b"openssl" in gen.stderr and b"cryptography" in gen.stderr:
+        pytest.skip("neither openssl nor cryptography: " + gen.stderr.decode())
+    assert gen.returncode == 0, gen.stderr
+    assert passwd(tmp_path / "admins.pw", "admin", "over tls").returncode == 0
+    cert, key = tmp_path / "certs" / "cert.pem", tmp_path / "certs" / "key.pem"
+    server = serve(
+        www, "--tls-cert", cert, "--tls-key", key, "--auth", "/admin=admins.pw", cwd=tmp_path
+    )
+    url = "https://127.0.0.1:%d/admin/secret.txt" % server.port
+    status, head, body = curl(url, "--cacert", str(cert))
+    assert status == 401 and 'WWW-Authenticate: Basic realm="microcgi"' in head
+    status, _, body = curl(url, "--cacert", str(cert), "-u", "admin:over tls")
+    assert (status, body) == (200, SECRET)
+    status, _, body = curl(
+        url.replace("secret.txt", "env.py"), "--cacert", str(cert), "-u", "admin:over tls"
+    )
+    env = env_lines(body)
+    assert (env["REMOTE_USER"], env["HTTPS"]) == ("admin", "on")
+    assert "HTTP_AUTHORIZATION" not in env
