@@ -112,6 +112,13 @@ def _alias(text: str) -> tuple[str, str]:
     return prefix, target
 
 
+def _vhost(text: str) -> tuple[str, str]:
+    name, eq, folder = text.partition("=")
+    if not eq or not name or not folder:
+        raise argparse.ArgumentTypeError(f"expected NAME=DIR or NAME:PORT=DIR, got {text!r}")
+    return name, folder
+
+
 def _error_page(text: str) -> tuple[int, str]:
     status, eq, path = text.partition("=")
     bad_path = path[:1] != "/" or ".." in path.split("/")
@@ -221,6 +228,15 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         default=[],
         metavar="PREFIX=PATH",
         help="URL PREFIX runs the program PATH, or serves the folder PATH (repeatable)",
+    )
+    s.add_argument(
+        "--vhost",
+        type=_vhost,
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="serve DIR to requests whose Host is NAME (or NAME:PORT); others get ROOT "
+        "(repeatable)",
     )
     s.add_argument(
         "--cgi-dir",
@@ -425,6 +441,8 @@ def build_config(args: argparse.Namespace) -> Config:
         flags["alias"] = {**cfg.alias, **dict(args.alias)}
     if args.cgi_dir:
         flags["cgi_dirs"] = cfg.cgi_dirs + args.cgi_dir
+    if args.vhost:
+        flags["vhosts"] = {**cfg.vhosts, **dict(args.vhost)}
     try:
         cfg.apply(flags)
     except ConfigError as e:
@@ -453,6 +471,7 @@ def build_config(args: argparse.Namespace) -> Config:
         raise CLIError(f"document root {cfg.root} is not readable")
     cfg.root = root
     cfg.alias = _check_aliases(cfg)
+    cfg.vhosts = _check_vhosts(cfg)
     error_pages.update(dict(args.error_page))
     for status, path in error_pages.items():
         page = os.path.join(root, path.lstrip("/"))
@@ -474,6 +493,21 @@ def _config_error_pages(pages, where: str) -> dict[int, str]:
             raise CLIError(f"{where}: error_pages: {e}") from None
         checked[code] = page
     return checked
+
+
+def _check_vhosts(cfg: Config) -> dict[str, str]:
+    """cfg.vhosts with absolute folders; a folder that is missing or cannot be read is
+    a start-up error (config.py has checked the names)."""
+    vhosts = {}
+    for name, folder in cfg.vhosts.items():
+        path = os.path.abspath(folder)
+        if not os.path.isdir(path):
+            what = "does not exist" if not os.path.exists(path) else "is not a folder"
+            raise CLIError(f"vhost {name}: {folder} {what}")
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise CLIError(f"vhost {name}: folder {folder} is not readable")
+        vhosts[name] = path
+    return vhosts
 
 
 def _check_aliases(cfg: Config) -> dict[str, str]:
@@ -609,6 +643,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     urls = [f"http://[{a}]:{port}/" if ":" in a else f"http://{a}:{port}/" for a in addrs]
     lines = [f"{PROG} {__version__} listening on {urls[0]} (root {cfg.root})"]
     lines += [f"  also {url}" for url in urls[1:]]
+    lines += [f"  vhost {name} (root {folder})" for name, folder in cfg.vhosts.items()]
     print("\n".join(lines), flush=True)
 
     def stop(signum, frame):

@@ -15,6 +15,7 @@ SETTINGS = (
     ("cgi", {}, "dict"),  # ".ext" -> interpreter ("" = run the file itself)
     ("cgi_dirs", ["/cgi-bin"], "list"),  # URL prefixes whose executables run, any name
     ("alias", {}, "dict"),  # URL prefix -> a program (run for it all) or a folder (served)
+    ("vhosts", {}, "dict"),  # NAME or NAME:PORT -> its document root (issue 14)
     ("follow_symlinks", True, "bool"),  # False: 403 for a real path leaving ROOT (SPEC 4)
     ("serve_dotfiles", False, "bool"),  # False: 404 for .names, /.well-known/ apart
     ("runner", "subprocess", "str"),
@@ -97,6 +98,16 @@ def _check(key, value, kind):
     elif key == "cgi_dirs":
         for prefix in value:
             _check_prefix(key, prefix)
+    elif key == "vhosts" and value:
+        from microcgi.vhost import check_name  # (a board drops config.py after start)
+
+        for name in value:
+            try:
+                check_name(name)
+            except ValueError as e:
+                raise ConfigError(str(e))
+            if not value[name]:
+                raise ConfigError("vhosts: %s: no folder given" % name)
 
 
 def _check_prefix(key, prefix):

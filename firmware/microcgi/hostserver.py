@@ -11,6 +11,7 @@ import tempfile
 from microcgi import http11, routing, server
 from microcgi.compat import S_IFMT, S_IFREG, ticks_add, ticks_ms
 from microcgi.errors import Forbidden
+from microcgi.vhost import Hosts
 
 _CACHE_FILE_MAX = 64 * 1024  # files up to this size are kept in memory
 _CACHE_TOTAL = 16 * 1024 * 1024  # ... up to this much in all
@@ -132,7 +133,7 @@ class Connection(server.Connection):
         sentence; never the message, which may name a path), else plain text."""
         req = self.req
         if req is not None:
-            body = _own_page(self.server, status)
+            body = _own_page(self.server, status, req.root)
             if body is None:
                 accept = req.header(b"accept")
                 if accept is not None and b"text/html" in accept:
@@ -231,8 +232,12 @@ class Server(server.Server):
         self.ram_body = cfg.max_body  # (the parser's 413 comes first: _Pending spools)
         if cfg.follow_symlinks:
             self.realpath = None  # nothing to check: routing skips check_inside()
+        if self.vhosts is None:
+            # without virtual hosts too: a Host that is not a host name is a 400 (RFC
+            # 9112 3.2), and SERVER_NAME never carries anything else
+            self.vhosts = Hosts({}, self.root)
         self.real_bases = {}  # ROOT or an alias's folder -> its real path + "/"
-        self.inside = {}  # path -> (st_dev, st_ino, st_ctime_ns) it was found inside with
+        self.inside = {}  # path -> (st_dev, st_ino, st_ctime_ns, base) it was inside with
         self.file_cache = {}
         self.cache_bytes = 0
 
@@ -253,7 +258,9 @@ class Server(server.Server):
         is checked again. A file that is still the same one was inside before.
         """
         st = os.stat(fs)
-        key = (st.st_dev, st.st_ino, st.st_ctime_ns)
+        # base is part of the key: roots may nest (a virtual host's folder or an alias's
+        # inside ROOT), and a path inside the outer one may leave the inner one
+        key = (st.st_dev, st.st_ino, st.st_ctime_ns, base)
         if self.inside.get(fs) == key:
             return
         real_base = self.real_bases.get(base)
@@ -369,14 +376,15 @@ def _html_error(status):
     ).encode()
 
 
-def _own_page(srv, status):
+def _own_page(srv, status, root=None):
     """The bytes of the site's page for status (Server.error_pages), or None when there
     is none or it cannot be read as a regular file of at most 64 KiB."""
     path = srv.error_pages.get(status)
     if path is None:
         return None
+    root = root or srv.root  # a virtual host's pages are in its own folder
     try:  # O_NONBLOCK: whatever replaced the file (a FIFO) cannot hold up the loop
-        fd = os.open(srv.root + path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(root + path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return None
     try:
