@@ -98,14 +98,9 @@ def _check(key, value, kind):
     elif key == "cgi_dirs":
         for prefix in value:
             _check_prefix(key, prefix)
-    elif key == "vhosts" and value:
-        from microcgi.vhost import check_name  # (a board drops config.py after start)
-
+    elif key == "vhosts":
         for name in value:
-            try:
-                check_name(name)
-            except ValueError as e:
-                raise ConfigError(str(e))
+            _vhost_key(name)
             if not value[name]:
                 raise ConfigError("vhosts: %s: no folder given" % name)
 
@@ -117,6 +112,21 @@ def _check_prefix(key, prefix):
         raise ConfigError("%s: %r must be a URL path starting with /" % (key, prefix))
 
 
+def _vhost_key(name):
+    """A vhosts key as the server looks it up: "name" or "name:port", lower case, no
+    trailing dot (microcgi.vhost.parse_host); ConfigError when it is not NAME[:PORT]."""
+    from microcgi.compat import lazy_call
+    from microcgi.errors import HTTPError
+
+    try:  # (loaded for this call: a board's start-up loads it for good after config.py)
+        host, port = lazy_call("vhost", "parse_host", name.encode())
+    except (HTTPError, UnicodeError):
+        host = ""
+    if not host:
+        raise ConfigError("vhosts: %r is not a host name (NAME or NAME:PORT)" % name)
+    return host if port is None else "%s:%d" % (host, port)
+
+
 def _strip(path):
     # "/static/" -> "/static", "/" -> "" (the prefix of every path), "/a" unchanged
     while path.endswith("/"):
@@ -126,11 +136,14 @@ def _strip(path):
 
 def normalize(key, value):
     """value as the server uses it: alias and cgi_dirs prefixes without a trailing
-    slash (they match whole path segments), alias targets too ("/" stays)."""
+    slash (they match whole path segments), alias targets and vhosts folders too ("/"
+    stays); vhosts names as microcgi.vhost looks them up."""
     if key == "alias":
         return {_strip(k): _strip(v) or "/" for k, v in value.items()}
     if key == "cgi_dirs":
         return [_strip(p) for p in value]
+    if key == "vhosts":
+        return {_vhost_key(k): _strip(v) or "/" for k, v in value.items()}
     return value
 
 

@@ -232,10 +232,9 @@ class Server(server.Server):
         self.ram_body = cfg.max_body  # (the parser's 413 comes first: _Pending spools)
         if cfg.follow_symlinks:
             self.realpath = None  # nothing to check: routing skips check_inside()
-        if self.vhosts is None:
-            # without virtual hosts too: a Host that is not a host name is a 400 (RFC
-            # 9112 3.2), and SERVER_NAME never carries anything else
-            self.vhosts = Hosts({}, self.root)
+        # without virtual hosts too: a Host that is not a host name is a 400 (RFC 9112
+        # 3.2), and SERVER_NAME never carries anything else
+        self.vhosts = Hosts(cfg.vhosts, self.root)
         self.real_bases = {}  # ROOT or an alias's folder -> its real path + "/"
         self.inside = {}  # path -> (st_dev, st_ino, st_ctime_ns, base) it was inside with
         self.file_cache = {}

@@ -655,7 +655,9 @@ class Server:
     # A board's watchdog and Wi-Fi (microcgi.watch): called with ticks_ms() once per
     # turn of the loop; startup.py sets it only when there is something to do.
     hook = None
-    vhosts = None  # microcgi.vhost.Hosts, when cfg.vhosts names any (hostserver: always)
+    # microcgi.vhost.Hosts: on a board when cfg.vhosts names any (startup.py), on CPython
+    # always (hostserver)
+    vhosts = None
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
         self.cfg = cfg
@@ -667,10 +669,6 @@ class Server:
         while len(root) > 1 and root.endswith("/"):
             root = root[:-1]
         self.root = root
-        if cfg.vhosts:
-            from microcgi.vhost import Hosts
-
-            self.vhosts = Hosts(cfg.vhosts, root)
         self.poller = select.poll()
         self.handlers = {}
         self.conns = []

@@ -2,8 +2,8 @@
 #
 # Loaded only where it is used: on CPython by every server (hostserver: a Host that is
 # not a host name is a 400 there whatever the settings), on a board only when config.json
-# names virtual hosts (it then stays loaded: every request needs it).
-from microcgi import compat
+# names virtual hosts (it then stays loaded: every request needs it; what only start-up
+# needs, checking the names and folders, is in config.py and startup.py).
 from microcgi.errors import ProtocolError
 
 _NAME_MAX = 253  # RFC 1035 2.3.4: a name of at most 255 octets on the wire
@@ -79,41 +79,18 @@ def parse_host(value):
     return name.decode(), port
 
 
-def check_name(key):
-    """(name, port) of a vhosts key: NAME or NAME:PORT; raises ValueError when it is not."""
-    try:
-        name, port = parse_host(key.encode())
-    except (ProtocolError, UnicodeError):
-        name = ""
-    if not name:
-        raise ValueError("vhosts: %r is not a host name (NAME or NAME:PORT)" % key)
-    return name, port
-
-
 class Hosts:
     """The roots of the virtual hosts, and the choice among them per request.
 
     Args:
-        vhosts: {NAME or NAME:PORT: folder}, as config.py checked it.
+        roots: {"name" or "name:port": folder}, config.py's normalized vhosts (lower
+            case, no trailing dot, folders without a trailing "/").
         root: the server's ROOT, for names that are not among them.
-    Raises ValueError when a key is not a host name or a folder does not exist.
     """
 
-    def __init__(self, vhosts, root):
+    def __init__(self, roots, root):
+        self.roots = roots
         self.root = root
-        self.roots = {}  # "name" or "name:port" -> folder without a trailing "/"
-        for key in vhosts:
-            name, port = check_name(key)
-            folder = vhosts[key]
-            while len(folder) > 1 and folder[-1] == "/":
-                folder = folder[:-1]
-            try:
-                isdir = compat.stat(folder)[0] & compat.S_IFMT == compat.S_IFDIR
-            except OSError:
-                isdir = False
-            if not isdir:
-                raise ValueError("vhost %s: %s is not a folder" % (key, folder))
-            self.roots[name if port is None else "%s:%d" % (name, port)] = folder
 
     def pick(self, req):
         """The document root of req (also left in req.root): the folder of the virtual

@@ -1,10 +1,9 @@
 # microcgi.vhost (issue 14): the Host header as a name and a port, and the choice of a
 # virtual host's root. Plain functions: pytest and tests/run_mpy.py (MicroPython) run them.
-import os
-
+from microcgi.config import Config, ConfigError
 from microcgi.errors import ProtocolError
 from microcgi.http11 import Request
-from microcgi.vhost import Hosts, check_name, parse_host
+from microcgi.vhost import Hosts, parse_host
 
 
 def test_parse_host_names_and_ports():
@@ -59,16 +58,22 @@ def test_parse_host_refuses_what_is_not_a_host_name():
             raise AssertionError("accepted %r" % value)
 
 
-def test_check_name():
-    assert check_name("A.Example.") == ("a.example", None)
-    assert check_name("a.example:8443") == ("a.example", 8443)
-    for bad in ("", "a b", "a.example:0x1", ":80", "é.example"):
+def test_config_checks_and_normalizes_the_names():
+    cfg = Config(vhosts={"A.Example.": "/srv/a/", "a.example:8443": "/", "b.example": "b"})
+    assert cfg.vhosts == {"a.example": "/srv/a", "a.example:8443": "/", "b.example": "b"}
+    for bad in ("", "a b", "a.example:0x1", ":80", "é.example", "[::1"):
         try:
-            check_name(bad)
-        except ValueError:
-            pass
+            Config(vhosts={bad: "/srv"})
+        except ConfigError as e:
+            assert "is not a host name" in str(e)
         else:
             raise AssertionError("accepted %r" % bad)
+    try:
+        Config(vhosts={"a.example": ""})
+    except ConfigError as e:
+        assert "no folder" in str(e)
+    else:
+        raise AssertionError("accepted an empty folder")
 
 
 def _req(host):
@@ -76,13 +81,13 @@ def _req(host):
 
 
 def test_hosts_pick():
-    here = os.getcwd()
-    hosts = Hosts({"A.example.": here + "/", "a.example:8443": "/", "b.example": here}, "/r")
+    roots = Config(vhosts={"A.example.": "/a/", "a.example:8443": "/", "b.example": "/b"}).vhosts
+    hosts = Hosts(roots, "/r")
     cases = [
-        (b"a.example", here),
-        (b"A.EXAMPLE.:80", here),
+        (b"a.example", "/a"),
+        (b"A.EXAMPLE.:80", "/a"),
         (b"a.example:8443", "/"),
-        (b"b.example:8443", here),
+        (b"b.example:8443", "/b"),
         (b"c.example", "/r"),
         (b"127.0.0.1:8080", "/r"),
         (b"", "/r"),
@@ -98,12 +103,3 @@ def test_hosts_pick():
         assert e.status == 400
     else:
         raise AssertionError("no 400")
-
-
-def test_hosts_refuse_a_missing_folder():
-    try:
-        Hosts({"a.example": "/no/such/folder/here"}, "/r")
-    except ValueError as e:
-        assert "a.example" in str(e)
-    else:
-        raise AssertionError("no error")
