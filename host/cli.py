@@ -376,16 +376,12 @@ def _interpreter(ext: str, name: str) -> str:
 def build_config(args: argparse.Namespace) -> Config:
     cfg = Config(cgi=default_cgi_map())
     given: dict = {}  # the settings of board profile and config file
-    error_pages: dict = {}
     try:
         if args.board:
             given.update(_board_settings(args.board))
             cfg.apply(given, f"board {args.board}", _BOARD_ONLY)
         if args.config:
             data = _read_json(args.config, "config file")
-            pages = data.pop("error_pages", None)  # read here: a Linux-only setting
-            if pages is not None:
-                error_pages.update(_config_error_pages(pages, args.config))
             given.update(data)
             cfg.apply(data, args.config)
     except ConfigError as e:
@@ -472,27 +468,13 @@ def build_config(args: argparse.Namespace) -> Config:
     cfg.root = root
     cfg.alias = _check_aliases(cfg)
     cfg.vhosts = _check_vhosts(cfg)
-    error_pages.update(dict(args.error_page))
-    for status, path in error_pages.items():
+    for status, path in args.error_page:
+        cfg.error_pages[str(status)] = path
+    for status, path in cfg.error_pages.items():
         page = os.path.join(root, path.lstrip("/"))
         if not os.path.isfile(page):
             raise CLIError(f"error page {status}={path}: no such file under {cfg.root}")
-    args.error_pages = error_pages
     return cfg
-
-
-def _config_error_pages(pages, where: str) -> dict[int, str]:
-    """The config file's error_pages ({"404": "/404.html"}), checked as --error-page is."""
-    if not isinstance(pages, dict):
-        raise CLIError(f"{where}: error_pages must be an object of STATUS: PATH")
-    checked = {}
-    for status, path in pages.items():
-        try:
-            code, page = _error_page(f"{status}={path}")
-        except argparse.ArgumentTypeError as e:
-            raise CLIError(f"{where}: error_pages: {e}") from None
-        checked[code] = page
-    return checked
 
 
 def _check_vhosts(cfg: Config) -> dict[str, str]:
@@ -626,7 +608,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     access, access_file = _open_access_log(cfg.access_log)
     runner = _make_runner(cfg, _error_log)
     server = Server(cfg, runner, log=_error_log, access_log=access, realpath=os.path.realpath)
-    server.error_pages = args.error_pages
     if access is not None and args.access_log_format == "combined":
         from microcgi.hostserver import combined_log
 

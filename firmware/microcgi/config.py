@@ -41,6 +41,9 @@ SETTINGS = (
     ("path_env", "/usr/local/bin:/usr/bin:/bin", "str"),  # PATH given to scripts
     ("env", {}, "dict"),  # extra variables for scripts, added last
     ("access_log", None, "opt"),  # None, "-" (stdout) or a file
+    # "404" -> the URL path of the site's own page for that 4xx or 5xx status, sent as
+    # text/html under the request's document root (microcgi.errorpage)
+    ("error_pages", {}, "dict"),
     # a board's machine.WDT: seconds the loop may go without coming round before the
     # board resets; None or 0: off (CPython has none)
     ("watchdog", None, "optint"),
@@ -98,6 +101,19 @@ def _check(key, value, kind):
     elif key == "cgi_dirs":
         for prefix in value:
             _check_prefix(key, prefix)
+    elif key == "error_pages":
+        for status in value:
+            path = value[status]
+            if (
+                not status.isdigit()
+                or not 400 <= int(status) <= 599
+                or path[:1] != "/"
+                or ".." in path.split("/")
+            ):
+                raise ConfigError(
+                    "error_pages: expected STATUS: /PATH with a 4xx or 5xx STATUS, got %r: %r"
+                    % (status, path)
+                )
     elif key == "vhosts":
         for name in value:
             _vhost_key(name)

@@ -349,6 +349,12 @@ class Connection:
         self.finish()
 
     def error(self, status, msg="", close=False):
+        if self.server.cfg.error_pages:  # the site's own (microcgi.errorpage)
+            try:
+                if lazy_call("errorpage", "send", self, status, close):
+                    return
+            except MemoryError:  # no room to load it: the plain answer
+                gc.collect()
         if close:
             self.close_after = True
         body = b"%d %s\n" % (status, http11.reason_phrase(status).encode())
