@@ -304,7 +304,28 @@ try:
 except OSError:
     _r['lib'] = []
 _r['shadow'] = _isdir('microcgi')
+{WATCHDOG_CODE}
 print({PROBE_TAG!r}, json.dumps(_r))
+"""
+
+
+# A board whose config.json has a `watchdog` runs machine.WDT from the moment its server
+# listened, and nothing stops it: not mpremote's Ctrl-C, not a soft reset. Deploy keeps
+# it fed: the probe takes hold of it (WDT() again with the same timeout, as a board
+# allows: ESP32 and RP2 reconfigure the running one) and every step of the copy feeds it
+# through _mcgi_feed(). A board with no watchdog setting gets none: feeding is a no-op.
+FEED = "_mcgi_feed()"
+WATCHDOG_CODE = """
+def _mcgi_feed():
+    pass
+try:
+    _s = json.load(open('config.json')).get('watchdog') or 0
+    if _s:
+        from machine import WDT
+        _mcgi_feed = WDT(timeout=int(_s) * 1000).feed
+        _r['watchdog'] = _s
+except Exception:
+    pass
 """
 
 
@@ -687,17 +708,20 @@ def _changes_code(plan: Plan) -> str:
     )
 
 
-def write_files(mp: Mpremote, plan: Plan, stage: Path, out) -> None:
-    """Delete, then copy the changed files, in one mpremote run."""
+def write_files(mp: Mpremote, plan: Plan, stage: Path, out, feed: bool = False) -> None:
+    """Delete, then copy the changed files, in one mpremote run; with `feed`, the board's
+    watchdog is fed before each step (see WATCHDOG_CODE)."""
     args: list[str] = []
     if plan.delete or plan.rmdirs or plan.mkdirs:
-        args += ["exec", _changes_code(plan)]
+        args += ["exec", (FEED + "\n" if feed else "") + _changes_code(plan)]
     sizes = {}
     for item in plan.copy:
         local = stage / item.dest
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(item.data)
         sizes[item.dest] = len(item.data)
+        if feed:
+            args += ["+", "exec", FEED]
         args += ["+", "fs", "cp", "-f", str(local), ":" + item.dest]
     if args and args[0] == "+":
         args = args[1:]
@@ -1086,7 +1110,7 @@ def deploy(args: argparse.Namespace, out) -> int:
                 return 0
             check_room(args.device, plan)
             copying = True
-            write_files(mp, plan, Path(tmp) / "stage", out)
+            write_files(mp, plan, Path(tmp) / "stage", out, feed=bool(info.get("watchdog")))
         except (DeployError, KeyboardInterrupt) as e:
             interrupted = isinstance(e, KeyboardInterrupt)
             if not (stopped or interrupted):

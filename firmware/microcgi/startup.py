@@ -45,7 +45,7 @@ def load_settings(data):
     cfg.max_connections = 6  # lwIP: 10 sockets, the listener included
     # the one receive and file-chunk buffer: half as big on a small heap
     cfg.buffer_size = 1024 if gc.mem_free() > _ROOMY_HEAP else 512
-    cfg.max_body = 16 * 1024
+    cfg.max_body = 1024 * 1024  # past body_buffer, a script reads it as it comes (upload.py)
     cfg.max_output = cfg.buffer_output = 16 * 1024
     cfg.body_buffer = 8 * 1024  # a chunked body held in RAM (411 beyond)
     cfg.script_max_time = 60
@@ -77,7 +77,9 @@ def start():
     from microcgi.inprocess import CallableRunner
     from microcgi.server import ACCEPT_ROOM, Server
 
-    server = Server(cfg, CallableRunner())
+    runner = CallableRunner()
+    runner.stream_over = cfg.body_buffer
+    server = Server(cfg, runner)
     if cfg.vhosts:
         server.vhosts = _vhosts(cfg.vhosts, server.root)
     host, port = listen(server)
