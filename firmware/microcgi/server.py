@@ -351,10 +351,12 @@ class Connection:
     def error(self, status, msg="", close=False):
         if self.server.cfg.error_pages:  # the site's own (microcgi.errorpage)
             try:
-                if lazy_call("errorpage", "send", self, status, close):
-                    return
+                sent = lazy_call("errorpage", "send", self, status, close)
             except MemoryError:  # no room to load it: the plain answer
-                gc.collect()
+                sent = False
+            gc.collect()  # the module's heap back at once, in one piece
+            if sent:
+                return
         if close:
             self.close_after = True
         body = b"%d %s\n" % (status, http11.reason_phrase(status).encode())
