@@ -104,7 +104,10 @@ def start():
         server.tight = False  # set only then: one attribute less on a small heap
     if host in ("0.0.0.0", ""):
         host = addr if addr not in ("0.0.0.0", "") else "127.0.0.1"
-    print("microcgi %s listening on http://%s:%d/" % (__version__, host, port))
+    scheme = "https" if getattr(cfg, "tls_cert", None) else "http"
+    print("microcgi %s listening on %s://%s:%d/" % (__version__, scheme, host, port))
+    if getattr(server, "redirect_port", None) is not None:
+        print("  redirecting http://%s:%d/ to https" % (host, server.redirect_port))
     return server
 
 
@@ -132,6 +135,11 @@ def listen(server):
     if not cfg.port and not hasattr(socket.socket, "getsockname"):
         # MicroPython's sockets cannot tell which port the OS picked
         raise ValueError("port 0 needs getsockname(), which this MicroPython lacks: set a port")
+    tls = None
+    if getattr(cfg, "tls_cert", None) or getattr(cfg, "tls_key", None):
+        from microcgi import tls  # HTTPS: stays loaded (its connection class)
+
+        tls.setup(server)  # the certificate first: a bad one leaves no port open
     ai = socket.getaddrinfo(cfg.host, cfg.port, 0, socket.SOCK_STREAM)[0]
     s = socket.socket(ai[0], socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -146,4 +154,6 @@ def listen(server):
     if hasattr(s, "getsockname"):
         server.addr, server.port = s.getsockname()[:2]
     server.register(s, select.POLLIN, server)
+    if tls is not None and cfg.redirect_http is not None:
+        server.redirect_port = tls.redirect(server)
     return server.addr, server.port
