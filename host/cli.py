@@ -119,6 +119,13 @@ def _auth(text: str) -> tuple[str, str]:
     return prefix, path
 
 
+def _vhost(text: str) -> tuple[str, str]:
+    name, eq, folder = text.partition("=")
+    if not eq or not name or not folder:
+        raise argparse.ArgumentTypeError(f"expected NAME=DIR or NAME:PORT=DIR, got {text!r}")
+    return name, folder
+
+
 def _error_page(text: str) -> tuple[int, str]:
     status, eq, path = text.partition("=")
     bad_path = path[:1] != "/" or ".." in path.split("/")
@@ -228,6 +235,15 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         default=[],
         metavar="PREFIX=PATH",
         help="URL PREFIX runs the program PATH, or serves the folder PATH (repeatable)",
+    )
+    s.add_argument(
+        "--vhost",
+        type=_vhost,
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="serve DIR to requests whose Host is NAME (or NAME:PORT); others get ROOT "
+        "(repeatable)",
     )
     s.add_argument(
         "--cgi-dir",
@@ -409,16 +425,12 @@ def _interpreter(ext: str, name: str) -> str:
 def build_config(args: argparse.Namespace) -> Config:
     cfg = Config(cgi=default_cgi_map())
     given: dict = {}  # the settings of board profile and config file
-    error_pages: dict = {}
     try:
         if args.board:
             given.update(_board_settings(args.board))
             cfg.apply(given, f"board {args.board}", _BOARD_ONLY)
         if args.config:
             data = _read_json(args.config, "config file")
-            pages = data.pop("error_pages", None)  # read here: a Linux-only setting
-            if pages is not None:
-                error_pages.update(_config_error_pages(pages, args.config))
             given.update(data)
             cfg.apply(data, args.config)
     except ConfigError as e:
@@ -480,6 +492,8 @@ def build_config(args: argparse.Namespace) -> Config:
         flags["cgi_dirs"] = cfg.cgi_dirs + args.cgi_dir
     if args.auth:
         flags["auth"] = {**cfg.auth, **dict(args.auth)}
+    if args.vhost:
+        flags["vhosts"] = {**cfg.vhosts, **dict(args.vhost)}
     try:
         cfg.apply(flags)
     except ConfigError as e:
@@ -509,12 +523,13 @@ def build_config(args: argparse.Namespace) -> Config:
     cfg.root = root
     cfg.alias = _check_aliases(cfg)
     cfg.auth = _check_auth(cfg)
-    error_pages.update(dict(args.error_page))
-    for status, path in error_pages.items():
+    cfg.vhosts = _check_vhosts(cfg)
+    for status, path in args.error_page:
+        cfg.error_pages[str(status)] = path
+    for status, path in cfg.error_pages.items():
         page = os.path.join(root, path.lstrip("/"))
         if not os.path.isfile(page):
             raise CLIError(f"error page {status}={path}: no such file under {cfg.root}")
-    args.error_pages = error_pages
     if bool(cfg.tls_cert) != bool(cfg.tls_key):
         raise CLIError("--tls-cert and --tls-key go together")
     if cfg.redirect_http is not None and not cfg.tls_cert:
@@ -522,18 +537,19 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def _config_error_pages(pages, where: str) -> dict[int, str]:
-    """The config file's error_pages ({"404": "/404.html"}), checked as --error-page is."""
-    if not isinstance(pages, dict):
-        raise CLIError(f"{where}: error_pages must be an object of STATUS: PATH")
-    checked = {}
-    for status, path in pages.items():
-        try:
-            code, page = _error_page(f"{status}={path}")
-        except argparse.ArgumentTypeError as e:
-            raise CLIError(f"{where}: error_pages: {e}") from None
-        checked[code] = page
-    return checked
+def _check_vhosts(cfg: Config) -> dict[str, str]:
+    """cfg.vhosts with absolute folders; a folder that is missing or cannot be read is
+    a start-up error (config.py has checked the names)."""
+    vhosts = {}
+    for name, folder in cfg.vhosts.items():
+        path = os.path.abspath(folder)
+        if not os.path.isdir(path):
+            what = "does not exist" if not os.path.exists(path) else "is not a folder"
+            raise CLIError(f"vhost {name}: {folder} {what}")
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise CLIError(f"vhost {name}: folder {folder} is not readable")
+        vhosts[name] = path
+    return vhosts
 
 
 def _check_aliases(cfg: Config) -> dict[str, str]:
@@ -686,7 +702,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     access, access_file = _open_access_log(cfg.access_log)
     runner = _make_runner(cfg, _error_log)
     server = Server(cfg, runner, log=_error_log, access_log=access, realpath=os.path.realpath)
-    server.error_pages = args.error_pages
     if access is not None and args.access_log_format == "combined":
         from microcgi.hostserver import combined_log
 
@@ -715,6 +730,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     urls = [f"{scheme}://[{a}]:{port}/" if ":" in a else f"{scheme}://{a}:{port}/" for a in addrs]
     lines = [f"{PROG} {__version__} listening on {urls[0]} (root {cfg.root})"]
     lines += [f"  also {url}" for url in urls[1:]]
+    lines += [f"  vhost {name} (root {folder})" for name, folder in cfg.vhosts.items()]
     if cfg.redirect_http is not None:
         a = addrs[0]
         shown = f"[{a}]" if ":" in a else a

@@ -247,6 +247,7 @@ def probe_code(paths: list[str], tops: list[str], dirs: list[str]) -> str:
     answer as one more block of the heap, which a board with a full flash lacked."""
     return f"""
 import sys, os, json
+{WATCHDOG_CODE}
 try:
     import hashlib, binascii
 except ImportError:
@@ -306,10 +307,13 @@ try:
 except OSError:
     _r['lib'] = []
 _r['shadow'] = _isdir('microcgi')
-{WATCHDOG_CODE}
+_r['watchdog'] = _mcgi_wd
 sys.stdout.write({PROBE_TAG!r} + ' ')
 json.dump(_r, sys.stdout)
 print()
+_r = _h = _walk = _isdir = _s = None
+import gc
+gc.collect()
 """
 
 
@@ -318,18 +322,23 @@ print()
 # it fed: the probe takes hold of it (WDT() again with the same timeout, as a board
 # allows: ESP32 and RP2 reconfigure the running one) and every step of the copy feeds it
 # through _mcgi_feed(). A board with no watchdog setting gets none: feeding is a no-op.
+# It runs first in the probe: what it keeps loaded (on the emulated board, its machine
+# module, which is not built in) then sits below the probe's scratch, not amid it --
+# a 40 KB copy after it found no 5 KB block otherwise.
 FEED = "_mcgi_feed()"
 WATCHDOG_CODE = """
 def _mcgi_feed():
     pass
+_mcgi_wd = 0
 try:
     _s = json.load(open('config.json')).get('watchdog') or 0
     if _s:
         from machine import WDT
         _mcgi_feed = WDT(timeout=int(_s) * 1000).feed
-        _r['watchdog'] = _s
+        _mcgi_wd = _s
 except Exception:
     pass
+_s = None
 """
 
 

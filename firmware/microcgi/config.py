@@ -15,6 +15,7 @@ SETTINGS = (
     ("cgi", {}, "dict"),  # ".ext" -> interpreter ("" = run the file itself)
     ("cgi_dirs", ["/cgi-bin"], "list"),  # URL prefixes whose executables run, any name
     ("alias", {}, "dict"),  # URL prefix -> a program (run for it all) or a folder (served)
+    ("vhosts", {}, "dict"),  # NAME or NAME:PORT -> its document root (issue 14)
     ("follow_symlinks", True, "bool"),  # False: 403 for a real path leaving ROOT (SPEC 4)
     ("serve_dotfiles", False, "bool"),  # False: 404 for .names, /.well-known/ apart
     ("runner", "subprocess", "str"),
@@ -40,6 +41,9 @@ SETTINGS = (
     ("path_env", "/usr/local/bin:/usr/bin:/bin", "str"),  # PATH given to scripts
     ("env", {}, "dict"),  # extra variables for scripts, added last
     ("access_log", None, "opt"),  # None, "-" (stdout) or a file
+    # "404" -> the URL path of the site's own page for that 4xx or 5xx status, sent as
+    # text/html under the request's document root (microcgi.errorpage)
+    ("error_pages", {}, "dict"),
     # a board's machine.WDT: seconds the loop may go without coming round before the
     # board resets; None or 0: off (CPython has none)
     ("watchdog", None, "optint"),
@@ -113,6 +117,24 @@ def _check(key, value, kind):
                 raise ConfigError("auth %s: no password file given" % prefix)
     elif key == "auth_realm" and [c for c in value if c < " " or c == "\x7f"]:
         raise ConfigError("auth_realm must not hold control characters")
+    elif key == "error_pages":
+        for status in value:
+            path = value[status]
+            if (
+                not status.isdigit()
+                or not 400 <= int(status) <= 599
+                or path[:1] != "/"
+                or ".." in path.split("/")
+            ):
+                raise ConfigError(
+                    "error_pages: expected STATUS: /PATH with a 4xx or 5xx STATUS, got %r: %r"
+                    % (status, path)
+                )
+    elif key == "vhosts":
+        for name in value:
+            _vhost_key(name)
+            if not value[name]:
+                raise ConfigError("vhosts: %s: no folder given" % name)
 
 
 def _check_prefix(key, prefix):
@@ -120,6 +142,21 @@ def _check_prefix(key, prefix):
     # and "/./" and refuses "..": a prefix holding one of them could never match.
     if prefix[:1] != "/" or "//" in prefix or "/./" in prefix + "/" or "/../" in prefix + "/":
         raise ConfigError("%s: %r must be a URL path starting with /" % (key, prefix))
+
+
+def _vhost_key(name):
+    """A vhosts key as the server looks it up: "name" or "name:port", lower case, no
+    trailing dot (microcgi.vhost.parse_host); ConfigError when it is not NAME[:PORT]."""
+    from microcgi.compat import lazy_call
+    from microcgi.errors import HTTPError
+
+    try:  # (loaded for this call: a board's start-up loads it for good after config.py)
+        host, port = lazy_call("vhost", "parse_host", name.encode())
+    except (HTTPError, UnicodeError):
+        host = ""
+    if not host:
+        raise ConfigError("vhosts: %r is not a host name (NAME or NAME:PORT)" % name)
+    return host if port is None else "%s:%d" % (host, port)
 
 
 def _strip(path):
@@ -131,13 +168,16 @@ def _strip(path):
 
 def normalize(key, value):
     """value as the server uses it: alias and cgi_dirs prefixes without a trailing
-    slash (they match whole path segments), alias targets too ("/" stays)."""
+    slash (they match whole path segments), alias targets and vhosts folders too ("/"
+    stays); vhosts names as microcgi.vhost looks them up."""
     if key == "alias":
         return {_strip(k): _strip(v) or "/" for k, v in value.items()}
     if key == "auth":
         return {_strip(k): v for k, v in value.items()}
     if key == "cgi_dirs":
         return [_strip(p) for p in value]
+    if key == "vhosts":
+        return {_vhost_key(k): _strip(v) or "/" for k, v in value.items()}
     return value
 
 

@@ -132,10 +132,12 @@ def build_environ(req, conn, script, cfg):
         if host[0] == "[":
             end = host.find("]")
             if end > 0:
-                name = host[: end + 1]
+                name = host[: end + 1].lower()
         else:
+            # names are case-insensitive, "a.example." is "a.example" (as Apache gives
+            # it): the name a virtual host is chosen by (microcgi.vhost)
             end = host.find(":")
-            name = host if end < 0 else host[:end]
+            name = (host if end < 0 else host[:end]).lower().rstrip(".")
     if not name:
         name = "[" + server_addr + "]" if ":" in server_addr else server_addr
     software = _cfg(cfg, "software", None)

@@ -96,7 +96,7 @@ class _Job:
         self.conn = conn
         self.script_name = script_name
         self.path_info = path_info
-        self.document_root = server.root
+        self.document_root = conn.req.root or server.root  # (a virtual host's)
         self.server_addr = server.addr
         self.server_port = server.port
         self.remote_addr, self.remote_port = conn.remote
@@ -349,6 +349,14 @@ class Connection:
         self.finish()
 
     def error(self, status, msg="", close=False):
+        if self.server.cfg.error_pages:  # the site's own (microcgi.errorpage)
+            try:
+                sent = lazy_call("errorpage", "send", self, status, close)
+            except MemoryError:  # no room to load it: the plain answer
+                sent = False
+            gc.collect()  # the module's heap back at once, in one piece
+            if sent:
+                return
         if close:
             self.close_after = True
         body = b"%d %s\n" % (status, http11.reason_phrase(status).encode())
@@ -656,6 +664,9 @@ class Server:
     # turn of the loop; startup.py sets it only when there is something to do.
     hook = None
     auth = None  # microcgi.auth.Guard, when cfg.auth protects URL prefixes
+    # microcgi.vhost.Hosts: on a board when cfg.vhosts names any (startup.py), on CPython
+    # always (hostserver)
+    vhosts = None
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
         self.cfg = cfg
@@ -845,7 +856,8 @@ class Server:
     def route(self, conn, req, path):
         """Answer req for the decoded URL path: a script, a file or a folder.
 
-        The path names a file under ROOT, or under an alias's folder once the alias's
+        The path names a file under ROOT (or the folder of the virtual host that the
+        request's Host names, microcgi.vhost), or under an alias's folder once the alias's
         prefix is cut off (routing.alias() runs an alias's program itself). One set of
         checks for every route (SPEC 4): a dot name is 404, as if missing
         (routing.hidden() lets /.well-known/ through); anything but a file or a folder is
@@ -855,7 +867,7 @@ class Server:
         """
         if self.auth is not None and self.auth.check(conn, req, path):
             return  # refused: 401, 429 or 503 queued
-        root = self.root
+        root = self.root if self.vhosts is None else self.vhosts.pick(req)
         sub = path  # the part of path below root
         if self.cfg.alias:
             hit = lazy_call("routing", "alias", self, conn, req, path)

@@ -207,7 +207,10 @@ def test_environ_server_name():
         # (Host value or None, bound address, SERVER_NAME)
         (b"example.com", "127.0.0.1", "example.com"),
         (b"example.com:8080", "127.0.0.1", "example.com"),
-        (b"Example.COM", "127.0.0.1", "Example.COM"),
+        # issue 14: compared case-insensitively, without a trailing dot (a virtual
+        # host's name), as Apache gives it
+        (b"Example.COM", "127.0.0.1", "example.com"),
+        (b"a.Example.:8080", "127.0.0.1", "a.example"),
         (b"10.0.0.1:81", "127.0.0.1", "10.0.0.1"),
         # RFC 3875 4.1.14: an IPv6 literal keeps its brackets, loses its port.
         (b"[::1]:8080", "127.0.0.1", "[::1]"),
