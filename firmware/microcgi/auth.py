@@ -1,9 +1,13 @@
 # Basic authentication (RFC 7617) for URL prefixes (config key auth: PREFIX -> FILE).
 #
-# Loaded only when auth is configured (server.Server.__init__); the server then calls
-# Guard.check() for every request, with the decoded path (static.decode_path: %-decoded,
-# "//" and "/./" collapsed, ".." refused), before any routing: aliases, scripts, files
-# and listings alike. docs/security.md says what this protects and what it does not.
+# Loaded only when auth is configured: install() (called by startup.py on a board, by
+# hostserver.Server on CPython) puts Guard.check() in front of the server's route(), so
+# that every request is checked with its decoded path (static.decode_path: %-decoded,
+# "//" and "/./" collapsed, ".." refused) before any routing: aliases, scripts, files,
+# listings and local redirects alike; and adds AUTH_TYPE and REMOTE_USER to
+# gateway.build_environ(). A server without auth carries none of this: a board's heap
+# has no room for code it does not use (the 64 KiB set). docs/security.md says what
+# this protects and what it does not.
 #
 # A verified Authorization value is remembered (a small cache per file, keyed by the
 # SHA-256 of the header value, so that no password stays in memory): a keep-alive
@@ -12,6 +16,7 @@
 import hashlib
 import os
 
+from microcgi import gateway
 from microcgi.compat import const, lazy_call, ticks_add, ticks_diff, ticks_ms
 from microcgi.errors import HTTPError
 
@@ -185,6 +190,40 @@ class Guard:
                 oldest = addr
         if len(failures) >= _MAX_ADDRS and oldest is not None:
             del failures[oldest]
+
+
+def install(server):
+    """Protect server's prefixes (server.cfg.auth): its route() asks a Guard first, and
+    the environ of a script that logged in gets AUTH_TYPE and REMOTE_USER. Returns the
+    Guard (also server.auth)."""
+    global _plain_environ
+    guard = Guard(server)
+    route = server.route  # the class's, bound
+
+    def guarded(conn, req, path):
+        if not guard.check(conn, req, path):
+            route(conn, req, path)
+
+    server.route = guarded  # (rare.local_redirect() calls server.route too)
+    server.auth = guard
+    if gateway.build_environ is not _build_environ:
+        _plain_environ = gateway.build_environ
+        gateway.build_environ = _build_environ
+    return guard
+
+
+_plain_environ = None  # gateway's own build_environ(), once install() replaced it
+
+
+def _build_environ(req, conn, script, cfg):
+    """gateway.build_environ(), and for a request that logged in (Guard.check() set
+    req.user) AUTH_TYPE and REMOTE_USER, whatever the operator's extra variables say."""
+    env = _plain_environ(req, conn, script, cfg)
+    user = getattr(req, "user", None)
+    if user is not None:
+        env["AUTH_TYPE"] = "Basic"
+        env["REMOTE_USER"] = user
+    return env
 
 
 def _answer(conn, req, status, header, body):

@@ -19,7 +19,7 @@ DEFAULT_PATH_ENV = "/usr/local/bin:/usr/bin:/bin"  # SPEC section 6
 # Content-Length and Content-Type have their own variables (RFC 3875 4.1.18), and
 # Proxy would become HTTP_PROXY, which many HTTP clients read as their proxy
 # (httpoxy, CVE-2016-5385; Go issue 16405). Credentials are no script's business
-# (RFC 3875 4.1.18; issue 14): a script under a protected prefix gets REMOTE_USER.
+# (RFC 3875 4.1.18; issue 14): under a protected prefix, microcgi.auth adds REMOTE_USER.
 _NOT_HTTP_VARS = (b"content-length", b"proxy", b"authorization", b"proxy-authorization")
 
 # Script headers the server drops because it owns the framing (SPEC 7.4).
@@ -186,10 +186,6 @@ def build_environ(req, conn, script, cfg):
         extra = extra.items()
     for name, value in extra:
         env[name] = value
-    # who authenticated (microcgi.auth sets req.user), whatever the extra variables say
-    user = getattr(req, "user", None)
-    if user is not None:
-        env.update(AUTH_TYPE="Basic", REMOTE_USER=user)
     return env
 
 

@@ -234,6 +234,10 @@ class Server(server.Server):
         # without virtual hosts too: a Host that is not a host name is a 400 (RFC 9112
         # 3.2), and SERVER_NAME never carries anything else
         self.vhosts = Hosts(cfg.vhosts, self.root)
+        if cfg.auth:  # prefixes that need a password (a board: startup.py)
+            from microcgi import auth
+
+            auth.install(self)
         self.real_bases = {}  # ROOT or an alias's folder -> its real path + "/"
         self.inside = {}  # path -> (st_dev, st_ino, st_ctime_ns, base) it was inside with
         self.file_cache = {}

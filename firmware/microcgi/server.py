@@ -663,7 +663,6 @@ class Server:
     # A board's watchdog and Wi-Fi (microcgi.watch): called with ticks_ms() once per
     # turn of the loop; startup.py sets it only when there is something to do.
     hook = None
-    auth = None  # microcgi.auth.Guard, when cfg.auth protects URL prefixes
     # microcgi.vhost.Hosts: on a board when cfg.vhosts names any (startup.py), on CPython
     # always (hostserver)
     vhosts = None
@@ -696,8 +695,6 @@ class Server:
         self.processing = None  # the connection in process() (see there)
         # (socket, buffer) -> bytes read; MicroPython sockets have readinto() only
         self.recv_into = getattr(socket.socket, "recv_into", None) or socket.socket.readinto
-        if cfg.auth:  # loaded only then (what the Guard holds keeps the module's code)
-            self.auth = lazy_call("auth", "Guard", self)
 
     # ---- the loop's registry (used by runners too) -------------------------
 
@@ -862,11 +859,8 @@ class Server:
         checks for every route (SPEC 4): a dot name is 404, as if missing
         (routing.hidden() lets /.well-known/ through); anything but a file or a folder is
         403, never opened (a FIFO would block the loop); with follow_symlinks off, a
-        real path leaving its root is 403 (hostserver). Before any of it, a path under
-        a protected prefix (cfg.auth) needs valid credentials (microcgi.auth).
+        real path leaving its root is 403 (hostserver).
         """
-        if self.auth is not None and self.auth.check(conn, req, path):
-            return  # refused: 401, 429 or 503 queued
         root = self.root if self.vhosts is None else self.vhosts.pick(req)
         sub = path  # the part of path below root
         if self.cfg.alias:

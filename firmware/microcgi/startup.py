@@ -54,7 +54,9 @@ def load_settings(data):
     cfg.apply(data, "config.json", _BOARD_KEYS)
     plain = Settings()
     for item in SETTINGS:
-        setattr(plain, item[0], getattr(cfg, item[0]))
+        # the auth settings only when auth is on: every attribute stays in the heap
+        if cfg.auth or item[0][:4] != "auth":
+            setattr(plain, item[0], getattr(cfg, item[0]))
     cfg = Config = SETTINGS = None
     unload("microcgi.config")
     return plain
@@ -82,6 +84,8 @@ def start():
     server = Server(cfg, runner)
     if cfg.vhosts:
         server.vhosts = _vhosts(cfg.vhosts, server.root)
+    if getattr(cfg, "auth", None):  # (load_settings: there only when configured)
+        lazy_call("auth", "install", server)
     host, port = listen(server)
     # The loop's hook (microcgi.watch) when there is something to do: a watchdog (where
     # the port has machine.WDT: not the unix port), a Wi-Fi link to look after. Its

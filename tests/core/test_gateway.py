@@ -71,15 +71,6 @@ def test_environ_never_holds_credentials():
     assert "REMOTE_USER" not in env and "AUTH_TYPE" not in env
 
 
-def test_environ_remote_user_of_an_authenticated_request():
-    req = Req(target=b"/s.py", headers=[(b"authorization", b"Basic dTpw")])
-    req.user = "alice"  # microcgi.auth sets it once the credentials are verified
-    cfg = Cfg(extra=[("REMOTE_USER", "operator"), ("AUTH_TYPE", "x")])
-    env = build_environ(req, Conn(), Script(), cfg)
-    assert (env["AUTH_TYPE"], env["REMOTE_USER"]) == ("Basic", "alice")  # not the extras'
-    assert "HTTP_AUTHORIZATION" not in env
-
-
 def test_environ_is_exactly_the_spec_table():
     req = Req(
         "POST",

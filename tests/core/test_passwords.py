@@ -4,7 +4,7 @@
 # own (no hmac, no hashlib.pbkdf2_hmac there).
 from binascii import hexlify
 
-from microcgi import passwords
+from microcgi import auth, gateway, http11, passwords
 from microcgi.auth import Guard
 from microcgi.config import Config, ConfigError
 
@@ -220,3 +220,66 @@ def test_auth_settings_are_checked():
             pass
         else:
             raise AssertionError("accepted %r" % bad)
+
+
+class _Routed(_Server):
+    """A server whose route() records what reached it (auth.install() wraps it)."""
+
+    def __init__(self, auth_setting):
+        super().__init__(auth_setting)
+        self.routed = []
+
+    def route(self, conn, req, path):
+        self.routed.append(path)
+
+
+class _Conn:
+    remote = ("192.0.2.7", 4000)
+
+    def __init__(self):
+        self.answers = []
+
+    def error(self, status, msg="", close=False):
+        self.answers.append(status)
+
+    def respond(self, status, headers, body):
+        self.answers.append(status)
+
+
+def test_install_puts_the_guard_before_routing():
+    server = _Routed({"/admin": "/nonexistent/users.pw"})
+    guard = auth.install(server)
+    assert server.auth is guard
+    req = http11.Request("GET", b"/x", "HTTP/1.1", [])
+    conn = _Conn()
+    server.route(conn, req, "/public/x")
+    server.route(conn, req, "/administrator")
+    # the file cannot be read: 503, and the request never reaches routing
+    server.route(conn, req, "/admin/x")
+    assert server.routed == ["/public/x", "/administrator"]
+    assert conn.answers == [503]
+
+
+def test_install_adds_remote_user_to_the_environ():
+    auth.install(_Routed({"/a": "/nonexistent/users.pw"}))
+    auth.install(_Routed({"/b": "/nonexistent/users.pw"}))  # a second server: no double wrap
+
+    class Where:
+        server_addr = remote_addr = "127.0.0.1"
+        server_port = remote_port = 80
+        script_name = "/a/s.py"
+        filename = "/srv/a/s.py"
+        path_info = None
+        document_root = "/srv"
+
+    class Cfg:
+        env = {"REMOTE_USER": "operator", "AUTH_TYPE": "x"}
+
+    headers = [(b"authorization", b"Basic dTpw"), (b"host", b"h")]
+    req = http11.Request("GET", b"/a/s.py", "HTTP/1.1", headers)
+    env = gateway.build_environ(req, Where, Where, Cfg)
+    assert env["REMOTE_USER"] == "operator"  # no login: the operator's variables
+    req.user = "alice"  # Guard.check() sets it once the credentials are verified
+    env = gateway.build_environ(req, Where, Where, Cfg)
+    assert (env["AUTH_TYPE"], env["REMOTE_USER"]) == ("Basic", "alice")
+    assert "HTTP_AUTHORIZATION" not in env
