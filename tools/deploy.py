@@ -276,16 +276,15 @@ def _isdir(p):
 def _walk(d):
     if not _isdir(d):
         return
-    _r['dirs'].append(d)
+    print({PROBE_TAG!r} + '-d', json.dumps(d))
     for e in os.ilistdir(d):
         p = d + '/' + e[0]
         if e[1] == 0x4000:
             _walk(p)
         else:
-            _r['tree'][p] = os.stat(p)[6]
+            print({PROBE_TAG!r} + '-t', json.dumps([p, os.stat(p)[6]]))
 _r = {{'impl': sys.implementation.name, 'version': list(sys.implementation.version[:3]),
-      'mpy': getattr(sys.implementation, '_mpy', 0), 'platform': sys.platform, 'files': {{}},
-      'tree': {{}}, 'dirs': []}}
+      'mpy': getattr(sys.implementation, '_mpy', 0), 'platform': sys.platform}}
 try:
     _s = os.statvfs('/')
     _r['block'] = _s[0]
@@ -296,7 +295,7 @@ except Exception:
 for _p in {paths!r}:
     _x = _h(_p)
     if _x is not None:
-        _r['files'][_p] = _x
+        print({PROBE_TAG!r} + '-f', json.dumps([_p] + _x))
 for _d in {tops!r}:
     _walk(_d)
 _r['have_dirs'] = [_d for _d in {dirs!r} if _isdir(_d)]
@@ -339,14 +338,31 @@ _s = None
 
 
 def parse_probe(device: str, output: str) -> dict:
+    # One line per file hashed (-f), file found (-t) and folder found (-d), printed as
+    # the probe goes (a board's heap holds no table of them all), then the rest as one
+    # JSON object.
+    files: dict = {}
+    tree: dict = {}
+    dirs: list = []
     for line in output.splitlines():
-        if line.startswith(PROBE_TAG + " "):
-            try:
-                info = json.loads(line[len(PROBE_TAG) + 1 :])
-            except ValueError:
+        tag, _, data = line.partition(" ")
+        try:
+            if tag == PROBE_TAG + "-f":
+                path, *value = json.loads(data)
+                files[path] = value
+            elif tag == PROBE_TAG + "-t":
+                path, size = json.loads(data)
+                tree[path] = size
+            elif tag == PROBE_TAG + "-d":
+                dirs.append(json.loads(data))
+            elif tag == PROBE_TAG:
+                info = json.loads(data)
+                if isinstance(info, dict):
+                    info.update(files=files, tree=tree, dirs=dirs)
+                    return info
                 break
-            if isinstance(info, dict):
-                return info
+        except ValueError:
+            break
     last = output.strip().splitlines()[-1:] or ["nothing"]
     raise DeployError(f"{device} does not answer as MicroPython: it printed {last[0]!r}")
 
