@@ -1236,11 +1236,11 @@ def describe_rom(info: dict, image: bytes, changed: bool, dry_run: bool) -> str:
 
 def write_romfs(mp: Mpremote, image: Path, out) -> None:
     """`mpremote romfs deploy IMAGE`: the partition is erased and written (a few KB/s over
-    a real UART: base64 of deflated 4 KiB chunks)."""
+    a real UART: base64 of deflated 4 KiB chunks). In a session of its own, which starts
+    with a soft reset: what the probe left in the REPL's globals would leave too little
+    heap on a small board to decompress the chunks."""
     out(f"romfs: writing {image.stat().st_size} bytes (mpremote romfs deploy)")
-    said = mp.run(
-        "romfs", "deploy", str(image), resume=True, timeout=60 + image.stat().st_size / 500
-    )
+    said = mp.run("romfs", "deploy", str(image), timeout=60 + image.stat().st_size / 500)
     if "ROMFS image deployed" not in said:
         last = said.strip().splitlines()[-1:] or ["no output"]
         raise DeployError(f"mpremote romfs deploy failed: {last[0]}")
