@@ -331,7 +331,28 @@ if _f is not None:
                 hashlib.sha256(memoryview(_d)[:{rom_len}]).digest()).decode()
     _d = None
 _r['rom_lib'] = _isdir({ROM_LIB!r})
+{WATCHDOG_CODE}
 print({PROBE_TAG!r}, json.dumps(_r))
+"""
+
+
+# A board whose config.json has a `watchdog` runs machine.WDT from the moment its server
+# listened, and nothing stops it: not mpremote's Ctrl-C, not a soft reset. Deploy keeps
+# it fed: the probe takes hold of it (WDT() again with the same timeout, as a board
+# allows: ESP32 and RP2 reconfigure the running one) and every step of the copy feeds it
+# through _mcgi_feed(). A board with no watchdog setting gets none: feeding is a no-op.
+FEED = "_mcgi_feed()"
+WATCHDOG_CODE = """
+def _mcgi_feed():
+    pass
+try:
+    _s = json.load(open('config.json')).get('watchdog') or 0
+    if _s:
+        from machine import WDT
+        _mcgi_feed = WDT(timeout=int(_s) * 1000).feed
+        _r['watchdog'] = _s
+except Exception:
+    pass
 """
 
 
@@ -739,17 +760,20 @@ def _changes_code(plan: Plan) -> str:
     )
 
 
-def write_files(mp: Mpremote, plan: Plan, stage: Path, out) -> None:
-    """Delete, then copy the changed files, in one mpremote run."""
+def write_files(mp: Mpremote, plan: Plan, stage: Path, out, feed: bool = False) -> None:
+    """Delete, then copy the changed files, in one mpremote run; with `feed`, the board's
+    watchdog is fed before each step (see WATCHDOG_CODE)."""
     args: list[str] = []
     if plan.delete or plan.rmdirs or plan.mkdirs:
-        args += ["exec", _changes_code(plan)]
+        args += ["exec", (FEED + "\n" if feed else "") + _changes_code(plan)]
     sizes = {}
     for item in plan.copy:
         local = stage / item.dest
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(item.data)
         sizes[item.dest] = len(item.data)
+        if feed:
+            args += ["+", "exec", FEED]
         args += ["+", "fs", "cp", "-f", str(local), ":" + item.dest]
     if args and args[0] == "+":
         args = args[1:]
@@ -1162,9 +1186,10 @@ def deploy(args: argparse.Namespace, out) -> int:
                 return 0
             check_room(args.device, plan)
             copying = True
+            feed = bool(info.get("watchdog"))
             if rom_changed:
-                write_romfs(mp, Path(tmp) / "rom.romfs", out)
-            write_files(mp, plan, Path(tmp) / "stage", out)
+                write_romfs(mp, Path(tmp) / "rom.romfs", out, feed)
+            write_files(mp, plan, Path(tmp) / "stage", out, feed=feed)
         except (DeployError, KeyboardInterrupt) as e:
             interrupted = isinstance(e, KeyboardInterrupt)
             if not (stopped or interrupted):
@@ -1234,13 +1259,19 @@ def describe_rom(info: dict, image: bytes, changed: bool, dry_run: bool) -> str:
     return f"romfs: {where} {'would be' if dry_run else 'is'} written to /rom"
 
 
-def write_romfs(mp: Mpremote, image: Path, out) -> None:
+def write_romfs(mp: Mpremote, image: Path, out, feed: bool = False) -> None:
     """`mpremote romfs deploy IMAGE`: the partition is erased and written (a few KB/s over
-    a real UART: base64 of deflated 4 KiB chunks). In a session of its own, which starts
-    with a soft reset: what the probe left in the REPL's globals would leave too little
-    heap on a small board to decompress the chunks."""
-    out(f"romfs: writing {image.stat().st_size} bytes (mpremote romfs deploy)")
-    said = mp.run("romfs", "deploy", str(image), timeout=60 + image.stat().st_size / 500)
+    a real UART: base64 of deflated 4 KiB chunks). The probe's results are let go of
+    first: on a small board they would leave too little heap to decompress the chunks.
+    With `feed`, the board's watchdog is fed just before (see WATCHDOG_CODE); mpremote
+    writes the image without a pause in which to feed it, so the watchdog's timeout must
+    be longer than the write (the ESP32 profiles' 30 s is, for a 128 KiB partition)."""
+    size = image.stat().st_size
+    out(f"romfs: writing {size} bytes (mpremote romfs deploy)")
+    forget = "_r = None\nimport gc\ngc.collect()\n" + (FEED + "\n" if feed else "")
+    said = mp.run(
+        "exec", forget, "+", "romfs", "deploy", str(image), resume=True, timeout=60 + size / 500
+    )
     if "ROMFS image deployed" not in said:
         last = said.strip().splitlines()[-1:] or ["no output"]
         raise DeployError(f"mpremote romfs deploy failed: {last[0]}")
