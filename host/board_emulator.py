@@ -32,6 +32,13 @@ How it behaves like a board:
   network stand-in reads the switch file.
 - `network` and `machine` are stand-ins (host/board_stubs/); they exist only on
   the emulator's module path and never ship to a board.
+- A ROM partition (the profile's `romfs_bytes`, `--romfs-size`): the file `.romfs` in
+  the flash folder, made erased (0xff) when missing. A `vfs` stand-in adds the
+  `rom_ioctl()` of a firmware built with one (what `mpremote romfs query|deploy`
+  calls), and at every start an image there is mounted at /rom with `vfs.VfsRom`,
+  which runs its bytecode in place, /rom and /rom/lib going on sys.path before /lib.
+  The partition is read into the interpreter's heap; the emulator adds its size to
+  the heap, as it adds its own code's, so that it counts as flash.
 """
 
 from __future__ import annotations
