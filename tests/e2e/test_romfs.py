@@ -96,6 +96,15 @@ def test_romfs_deploy_serves_survives_a_power_cycle_and_a_site_redeploy(boards, 
     assert "Not a valid ROMFS" in romfs_query(b.serial)  # erased: all 0xff
 
     port = free_port()
+    dry = deploy(b.serial, site, "--http-port", str(port), "--dry-run", board="esp32-romfs")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert re.search(
+        r"romfs: the firmware's ROMFS image \(\d+ bytes, 131072 in the ROM "
+        r"partition\) would be written to /rom",
+        dry.stdout,
+    ), dry.stdout
+    assert "would copy lib/" not in dry.stdout and "would copy main.py" in dry.stdout
+    assert "Not a valid ROMFS" in romfs_query(b.serial)  # nothing written
     first = deploy(b.serial, site, "--http-port", str(port), "--romfs", board="esp32-romfs")
     assert first.returncode == 0, first.stdout + first.stderr
     size = int(re.search(r"ROMFS image \((\d+) bytes, 131072 in", first.stdout).group(1))
