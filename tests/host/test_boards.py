@@ -167,6 +167,25 @@ def test_board_command_unknown_profile(capsys):
     assert "no board profile 'esp8266'" in capsys.readouterr().err
 
 
+def test_board_command_refuses_a_rom_partition_of_part_sectors(capsys):
+    assert cli.main(["board", "esp32", "--romfs-size", "5000"]) == 2
+    assert "--romfs-size must be a multiple of 4096" in capsys.readouterr().err
+
+
+def test_a_rom_partition_file_keeps_its_image(tmp_path):
+    """make_partition: a new partition is erased; a resized one keeps the bytes it had."""
+    path = tmp_path / ".romfs"
+    board_emulator.make_partition(path, 8192)
+    assert path.read_bytes() == b"\xff" * 8192
+    path.write_bytes(b"\xd2\xcd\x31image" + b"\xff" * (8192 - 8))
+    board_emulator.make_partition(path, 16384)
+    data = path.read_bytes()
+    assert len(data) == 16384 and data.startswith(b"\xd2\xcd\x31image")
+    assert data[8:] == b"\xff" * (16384 - 8)
+    board_emulator.make_partition(path, 4096)
+    assert path.read_bytes() == data[:4096]
+
+
 def test_wifi_option():
     assert board_emulator.parse_wifi("lab:pa:ss") == ("lab", "pa:ss")
     assert board_emulator.parse_wifi("open:") == ("open", "")
