@@ -1456,12 +1456,14 @@ def romfs_block(result):
     lines = [
         ROMFS_BEGIN,
         "`bench/heap.py --romfs --write-docs` (this block only): the bisections (a) and (b)",
-        "above and the requests/s at %d KiB, for each server loaded from `.mpy` files and"
+        "of the heap section above and the requests/s at %d KiB, for each server loaded"
         % (result["rps_heap"] // KIB),
-        "from a ROMFS image (`mpremote romfs build` of its lib/, mapped at /rom by",
-        "`bench/heap_sites/romboot.py` as a board with a ROM partition maps it; the image and",
-        "romboot's own objects are added to every heap given, so the figures are the",
-        "server's heap, the image being flash). Last run%s: %s, firmware at %s; %s; %s."
+        "from `.mpy` files and from a ROMFS image (`mpremote romfs build` of its lib/, mapped",
+        "at /rom by `bench/heap_sites/romboot.py` as a board with a ROM partition maps it; the",
+        "image and romboot's own objects are added to every heap given, so the figures are",
+        "the server's heap, the image being flash). Here the image is a bytes object that",
+        "every collection scans, which a board's flash is not: requests/s from ROMFS pays",
+        "for that. Last run%s: %s, firmware at %s; %s; %s."
         % (
             " (quick)" if result["quick"] else "",
             result["date"],
