@@ -74,7 +74,7 @@ BOARD_PATH = ".frozen:lib"
 # main.py as a module: sys.path[0] is then "" as on a board; `micropython main.py` would
 # make it the folder's absolute path, a string the size of that path kept in the heap.
 BOARD_RUN = ["-m", "main"]
-LISTENING_RE = re.compile(r"microcgi (\S+) listening on http://([^\s/]+):(\d+)/")
+LISTENING_RE = re.compile(r"microcgi (\S+) listening on https?://([^\s/]+):(\d+)/")
 MEMORY_RE = re.compile(r"MemoryError|memory allocation failed|out of memory")
 SMALL_FILE = bytes((i * 7 + 13) % 95 + 32 for i in range(1023)) + b"\n"  # 1 KiB of text
 HELLO = b"Hello, world!"

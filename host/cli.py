@@ -261,9 +261,23 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         metavar="STATUS=PATH",
         help="answer STATUS (4xx, 5xx) with the site's page at URL PATH (none; repeatable)",
     )
+    s.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS: certificate, PEM (none)")
+    s.add_argument("--tls-key", metavar="FILE", help="serve HTTPS: its private key, PEM (none)")
+    s.add_argument(
+        "--redirect-http",
+        type=_port,
+        metavar="PORT",
+        help="with TLS: a plain port answering 301 to the https URL (none)",
+    )
     s.add_argument(
         "--demo", action="store_true", help="serve the demo site that comes with microcgi"
     )
+    t = sub.add_parser(
+        "tls-selfsigned", help="write a key and a self-signed certificate for HTTPS"
+    )
+    t.add_argument("dir", metavar="DIR", help="folder for cert.pem and key.pem (created)")
+    t.add_argument("--name", required=True, metavar="HOST", help="the host name or IP address")
+    t.add_argument("--days", type=_count(1), default=825, help="validity (%(default)s)")
     # `microcgi demo ...` is `microcgi serve --demo ...` (main())
     sub.add_parser("demo", help="serve the demo site (serve --demo)", add_help=False)
     b = sub.add_parser("board", help="run an emulated MicroPython board on a pseudo-terminal")
@@ -395,6 +409,9 @@ def build_config(args: argparse.Namespace) -> Config:
         "buffer_size",
         "runner",
         "access_log",
+        "tls_cert",
+        "tls_key",
+        "redirect_http",
     ):
         value = getattr(args, key)
         if value is not None:
@@ -459,6 +476,10 @@ def build_config(args: argparse.Namespace) -> Config:
         if not os.path.isfile(page):
             raise CLIError(f"error page {status}={path}: no such file under {cfg.root}")
     args.error_pages = error_pages
+    if bool(cfg.tls_cert) != bool(cfg.tls_key):
+        raise CLIError("--tls-cert and --tls-key go together")
+    if cfg.redirect_http is not None and not cfg.tls_cert:
+        raise CLIError("--redirect-http needs --tls-cert and --tls-key")
     return cfg
 
 
@@ -597,18 +618,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from microcgi.hostserver import combined_log
 
         server.access_log = combined_log(server, access)
+    scheme = "http"
+    if cfg.tls_cert:
+        from microcgi import tls
+
+        try:
+            tls.setup(server)
+        except ValueError as e:
+            raise CLIError(str(e)) from None
+        scheme = "https"
     try:
         host, port = server.listen()
     except OSError as e:
-        raise CLIError(f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
+        where = cfg.host, cfg.port
+        if cfg.redirect_http is not None and server.sock is not None:
+            where = cfg.host, cfg.redirect_http
+        raise CLIError(f"cannot listen on {where[0]}:{where[1]}: {e.strerror or e}") from None
     addrs = [host]
     if host in ("0.0.0.0", "::"):  # every address: list the URLs someone can open
         from microcgi_host.addresses import reachable
 
         addrs = reachable(host, server.sock)
-    urls = [f"http://[{a}]:{port}/" if ":" in a else f"http://{a}:{port}/" for a in addrs]
+    urls = [f"{scheme}://[{a}]:{port}/" if ":" in a else f"{scheme}://{a}:{port}/" for a in addrs]
     lines = [f"{PROG} {__version__} listening on {urls[0]} (root {cfg.root})"]
     lines += [f"  also {url}" for url in urls[1:]]
+    if cfg.redirect_http is not None:
+        a = addrs[0]
+        shown = f"[{a}]" if ":" in a else a
+        lines.append(f"  redirecting http://{shown}:{server.redirect_port}/ to https")
     print("\n".join(lines), flush=True)
 
     def stop(signum, frame):
@@ -654,7 +691,20 @@ def cmd_board(args: argparse.Namespace) -> int:
         raise CLIError(str(e)) from None
 
 
-_COMMANDS = {"serve": cmd_serve, "board": cmd_board}
+def cmd_tls_selfsigned(args: argparse.Namespace) -> int:
+    from microcgi_host import selfsigned
+
+    try:
+        cert, key, how = selfsigned.make(args.dir, args.name, args.days)
+    except selfsigned.SelfSignedError as e:
+        raise CLIError(str(e)) from None
+    print(f"{cert}: certificate for {args.name} ({how}), valid {args.days} days")
+    print(f"{key}: its private key (keep it secret)")
+    print(f"serve with: {PROG} serve --tls-cert {cert} --tls-key {key} ...")
+    return 0
+
+
+_COMMANDS = {"serve": cmd_serve, "board": cmd_board, "tls-selfsigned": cmd_tls_selfsigned}
 DEPLOY_SCRIPT = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "deploy.py"
 )

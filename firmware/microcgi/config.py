@@ -43,6 +43,10 @@ SETTINGS = (
     # a board's machine.WDT: seconds the loop may go without coming round before the
     # board resets; None or 0: off (CPython has none)
     ("watchdog", None, "optint"),
+    # HTTPS (microcgi.tls): certificate and key files (PEM); both or neither
+    ("tls_cert", None, "opt"),
+    ("tls_key", None, "opt"),
+    ("redirect_http", None, "optint"),  # a plain port answering 301 to https (None: off)
 )
 
 _KINDS = {}
@@ -87,8 +91,8 @@ def _check(key, value, kind):
                 raise ConfigError("%s must be an object of strings" % key)
     if key == "runner" and value not in ("subprocess", "inprocess"):
         raise ConfigError("runner must be subprocess or inprocess")
-    if key == "port" and value > 65535:
-        raise ConfigError("port must be 0..65535")
+    if key in ("port", "redirect_http") and value is not None and value > 65535:
+        raise ConfigError("%s must be 0..65535" % key)
     if key == "alias":
         for prefix in value:
             _check_prefix(key, prefix)

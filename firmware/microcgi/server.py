@@ -822,7 +822,7 @@ class Server:
             except OSError:
                 pass
             self.conns.append(conn)
-            self.register(sock, POLLIN, conn)
+            self.register(conn.sock, POLLIN, conn)  # (over TLS, the SSL object)
 
     def file_entry(self, fs, size, mtime, url_path):
         """(size, mtime, etag, encoded validator headers, content or None) of a file.

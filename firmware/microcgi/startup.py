@@ -45,7 +45,7 @@ def load_settings(data):
     cfg.max_connections = 6  # lwIP: 10 sockets, the listener included
     # the one receive and file-chunk buffer: half as big on a small heap
     cfg.buffer_size = 1024 if gc.mem_free() > _ROOMY_HEAP else 512
-    cfg.max_body = 16 * 1024
+    cfg.max_body = 1024 * 1024  # past body_buffer, a script reads it as it comes (upload.py)
     cfg.max_output = cfg.buffer_output = 16 * 1024
     cfg.body_buffer = 8 * 1024  # a chunked body held in RAM (411 beyond)
     cfg.script_max_time = 60
@@ -77,7 +77,9 @@ def start():
     from microcgi.inprocess import CallableRunner
     from microcgi.server import ACCEPT_ROOM, Server
 
-    server = Server(cfg, CallableRunner())
+    runner = CallableRunner()
+    runner.stream_over = cfg.body_buffer
+    server = Server(cfg, runner)
     host, port = listen(server)
     # The loop's hook (microcgi.watch) when there is something to do: a watchdog (where
     # the port has machine.WDT: not the unix port), a Wi-Fi link to look after. Its
@@ -100,7 +102,10 @@ def start():
         server.tight = False  # set only then: one attribute less on a small heap
     if host in ("0.0.0.0", ""):
         host = addr if addr not in ("0.0.0.0", "") else "127.0.0.1"
-    print("microcgi %s listening on http://%s:%d/" % (__version__, host, port))
+    scheme = "https" if getattr(cfg, "tls_cert", None) else "http"
+    print("microcgi %s listening on %s://%s:%d/" % (__version__, scheme, host, port))
+    if getattr(server, "redirect_port", None) is not None:
+        print("  redirecting http://%s:%d/ to https" % (host, server.redirect_port))
     return server
 
 
@@ -110,6 +115,11 @@ def listen(server):
     if not cfg.port and not hasattr(socket.socket, "getsockname"):
         # MicroPython's sockets cannot tell which port the OS picked
         raise ValueError("port 0 needs getsockname(), which this MicroPython lacks: set a port")
+    tls = None
+    if getattr(cfg, "tls_cert", None) or getattr(cfg, "tls_key", None):
+        from microcgi import tls  # HTTPS: stays loaded (its connection class)
+
+        tls.setup(server)  # the certificate first: a bad one leaves no port open
     ai = socket.getaddrinfo(cfg.host, cfg.port, 0, socket.SOCK_STREAM)[0]
     s = socket.socket(ai[0], socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -124,4 +134,6 @@ def listen(server):
     if hasattr(s, "getsockname"):
         server.addr, server.port = s.getsockname()[:2]
     server.register(s, select.POLLIN, server)
+    if tls is not None and cfg.redirect_http is not None:
+        server.redirect_port = tls.redirect(server)
     return server.addr, server.port

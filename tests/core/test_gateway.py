@@ -53,6 +53,7 @@ ALLOWED = (
     "GATEWAY_INTERFACE SERVER_SOFTWARE SERVER_SIGNATURE SERVER_PROTOCOL SERVER_NAME "
     "SERVER_ADDR SERVER_PORT REMOTE_ADDR REMOTE_PORT REQUEST_METHOD REQUEST_URI QUERY_STRING "
     "SCRIPT_NAME SCRIPT_FILENAME PATH_INFO PATH_TRANSLATED DOCUMENT_ROOT REDIRECT_STATUS "
+    "REQUEST_SCHEME HTTPS "
     "CONTENT_LENGTH CONTENT_TYPE PATH"
 ).split()
 
@@ -99,6 +100,7 @@ def test_environ_is_exactly_the_spec_table():
         "PATH_TRANSLATED": "/srv/www/a b/c",
         "DOCUMENT_ROOT": "/srv/www",
         "REDIRECT_STATUS": "200",
+        "REQUEST_SCHEME": "http",
         "CONTENT_LENGTH": "7",
         "CONTENT_TYPE": "application/x-www-form-urlencoded",
         "HTTP_HOST": "example.com:8080",
@@ -129,6 +131,7 @@ def test_environ_minimal_request():
         "SCRIPT_FILENAME": "/srv/www/s.py",
         "DOCUMENT_ROOT": "/srv/www",
         "REDIRECT_STATUS": "200",
+        "REQUEST_SCHEME": "http",
         "PATH": "/usr/local/bin:/usr/bin:/bin",
     }
 
