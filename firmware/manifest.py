@@ -42,6 +42,8 @@ package(  # noqa: F821
         "static.py",
         "stream.py",
         "tables.py",
+        "tls.py",
+        "upload.py",
         "urlpath.py",
         "watch.py",
         "wlan.py",
