@@ -60,6 +60,7 @@ LIB_DIR = "lib/microcgi"  # on the board; /lib is on a board's sys.path
 ROM_LIB = "/rom/lib/microcgi"  # the firmware in a ROMFS: /rom/lib comes before /lib
 ROMFS_HEADER = b"\xd2\xcd\x31"
 PROBE_TAG = "MICROCGI-PROBE"
+ROM_TAG = "MICROCGI-ROM"
 DEFAULT_TIMEOUT = 60.0  # seconds for the board to print its URL (Wi-Fi retries take ~30 s)
 ANSWER_TIMEOUT = 30.0  # seconds for the board to answer the first mpremote command
 CONSOLE_LINES = 12  # console lines shown when the board does not come up
@@ -247,13 +248,11 @@ class Mpremote:
         return output
 
 
-def probe_code(paths: list[str], tops: list[str], dirs: list[str], rom_len: int = 0) -> str:
+def probe_code(paths: list[str], tops: list[str], dirs: list[str]) -> str:
     """MicroPython code that prints what deploy needs to know about the board, as JSON:
     the implementation, the filesystem's block size and free blocks, the size and sha256
-    of each of `paths`, every file (with its size) and folder under `tops`, which of
-    `dirs` exist, and its ROM partition as `mpremote romfs query` finds it (vfs.rom_ioctl:
-    "rom" is its size, 0 for none, -1 for a firmware without ROMFS), with the sha256 of
-    its first `rom_len` bytes."""
+    of each of `paths`, every file (with its size) and folder under `tops`, and which of
+    `dirs` exist."""
     return f"""
 import sys, os, json
 try:
@@ -315,24 +314,13 @@ try:
 except OSError:
     _r['lib'] = []
 _r['shadow'] = _isdir('microcgi')
-_r['rom'] = -1
-try:
-    import vfs
-    _f = vfs.rom_ioctl
-except (ImportError, AttributeError):
-    _f = None
-if _f is not None:
-    _r['rom'] = 0
-    _d = _f(2, 0) if _f(1) > 0 else -1
-    if not isinstance(_d, int):
-        _r['rom'] = len(_d)
-        if hashlib and 0 < {rom_len} <= len(_d):
-            _r['rom_sha'] = binascii.hexlify(
-                hashlib.sha256(memoryview(_d)[:{rom_len}]).digest()).decode()
-    _d = None
-_r['rom_lib'] = _isdir({ROM_LIB!r})
 {WATCHDOG_CODE}
-print({PROBE_TAG!r}, json.dumps(_r))
+# json.dump() writes as it goes: json.dumps() would need the whole text (several KB for
+# a site of a few dozen files) in one piece of a heap the probe has cut up
+sys.stdout.write({PROBE_TAG!r} + ' ')
+json.dump(_r, sys.stdout)
+print()
+_r = None  # the rest of the session (the copies) needs the heap more
 """
 
 
@@ -356,6 +344,32 @@ except Exception:
 """
 
 
+def rom_probe_code(rom_len: int) -> str:
+    """MicroPython code, run after probe_code() in the same session (it uses its helpers),
+    that prints the board's ROM partition as `mpremote romfs query` finds it, as JSON:
+    "rom", its size (0: none; -1: a firmware without ROMFS, no vfs.rom_ioctl), the sha256
+    of its first `rom_len` bytes, and whether /rom/lib/microcgi exists. A second exec of
+    its own: the compiler needs less heap for two small ones than for one big one."""
+    return f"""
+_q = {{'rom': -1, 'rom_lib': _isdir({ROM_LIB!r})}}
+try:
+    import vfs
+    _f = vfs.rom_ioctl
+except (ImportError, AttributeError):
+    _f = None
+if _f is not None:
+    _q['rom'] = 0
+    _d = _f(2, 0) if _f(1) > 0 else -1
+    if not isinstance(_d, int):
+        _q['rom'] = len(_d)
+        if hashlib and 0 < {rom_len} <= len(_d):
+            _q['rom_sha'] = binascii.hexlify(
+                hashlib.sha256(memoryview(_d)[:{rom_len}]).digest()).decode()
+print({ROM_TAG!r}, json.dumps(_q))
+_q = _f = _d = None
+"""
+
+
 def parse_probe(device: str, output: str) -> dict:
     for line in output.splitlines():
         if line.startswith(PROBE_TAG + " "):
@@ -364,6 +378,10 @@ def parse_probe(device: str, output: str) -> dict:
             except ValueError:
                 break
             if isinstance(info, dict):
+                for rom in output.splitlines():  # rom_probe_code()'s line, when it ran
+                    if rom.startswith(ROM_TAG + " "):
+                        with contextlib.suppress(ValueError, TypeError):
+                            info.update(json.loads(rom[len(ROM_TAG) + 1 :]))
                 return info
     last = output.strip().splitlines()[-1:] or ["nothing"]
     raise DeployError(f"{device} does not answer as MicroPython: it printed {last[0]!r}")
@@ -1151,11 +1169,18 @@ def deploy(args: argparse.Namespace, out) -> int:
             image = build_romfs(checked.mpremote, rom_items(items), Path(tmp) / "rom")
         dirs = sorted({d for item in items for d in parents(item.dest)})
         tops = [LIB_DIR] + ([root] if root else [])
-        probe = probe_code([item.dest for item in items], tops, dirs, len(image))
+        probe = probe_code([item.dest for item in items], tops, dirs)
         stopped = copying = False  # the board's program is stopped / files are being written
         try:
             try:
-                answer = mp.run("exec", probe, timeout=args.answer_timeout)
+                answer = mp.run(
+                    "exec",
+                    probe,
+                    "+",
+                    "exec",
+                    rom_probe_code(len(image)),
+                    timeout=args.answer_timeout,
+                )
             except MpremoteTimeout:
                 # mpremote waits for ever on a pseudo-terminal that does not speak the raw REPL
                 raise DeployError(
@@ -1261,14 +1286,14 @@ def describe_rom(info: dict, image: bytes, changed: bool, dry_run: bool) -> str:
 
 def write_romfs(mp: Mpremote, image: Path, out, feed: bool = False) -> None:
     """`mpremote romfs deploy IMAGE`: the partition is erased and written (a few KB/s over
-    a real UART: base64 of deflated 4 KiB chunks). The probe's results are let go of
-    first: on a small board they would leave too little heap to decompress the chunks.
-    With `feed`, the board's watchdog is fed just before (see WATCHDOG_CODE); mpremote
-    writes the image without a pause in which to feed it, so the watchdog's timeout must
-    be longer than the write (the ESP32 profiles' 30 s is, for a 128 KiB partition)."""
+    a real UART: base64 of deflated 4 KiB chunks), in deploy's session, after a
+    collection (the probe let go of its results). With `feed`, the board's watchdog is
+    fed just before (see WATCHDOG_CODE); mpremote writes the image without a pause in
+    which to feed it, so the watchdog's timeout must be longer than the write (the ESP32
+    profiles' 30 s is, for a 128 KiB partition)."""
     size = image.stat().st_size
     out(f"romfs: writing {size} bytes (mpremote romfs deploy)")
-    forget = "_r = None\nimport gc\ngc.collect()\n" + (FEED + "\n" if feed else "")
+    forget = "import gc\ngc.collect()\n" + (FEED + "\n" if feed else "")
     said = mp.run(
         "exec", forget, "+", "romfs", "deploy", str(image), resume=True, timeout=60 + size / 500
     )

@@ -30,7 +30,7 @@ import time
 import vfs
 
 _ENOSPC = 28
-_ROM_FILE = ".romfs"  # the ROM partition's bytes (romfs_bytes), not the filesystem's
+_ROM_PATH = "/.romfs"  # the ROM partition's bytes (romfs_bytes), not the filesystem's
 _DIR = 0x4000
 
 
@@ -121,11 +121,12 @@ class FlashFS:
 
     def _used(self, path):
         total = 2  # the folder's metadata pair
-        for item in self.ilistdir(path):
+        for item in self._fs.ilistdir(path):
+            full = _join(path, item[0])
             if item[1] == _DIR:
-                total += self._used(_join(path, item[0]))
-            else:
-                total += _blocks(item[3])
+                total += self._used(full)
+            elif full != _ROM_PATH:
+                total += _blocks(self._fs.stat(full)[6])
         return total
 
     def _free(self):
@@ -134,9 +135,10 @@ class FlashFS:
     def ilistdir(self, path):
         # (name, type, inode, size), as littlefs gives them
         for item in self._fs.ilistdir(path):
-            if item[0] == _ROM_FILE and path in ("", "/"):
+            full = _join(path, item[0])
+            if full == _ROM_PATH:
                 continue  # the ROM partition, another part of the chip's flash
-            size = 0 if item[1] == _DIR else self._fs.stat(_join(path, item[0]))[6]
+            size = 0 if item[1] == _DIR else self._fs.stat(full)[6]
             yield (item[0], item[1], item[2], size)
 
     def open(self, path, mode):
