@@ -657,33 +657,8 @@ class Server:
     hook = None
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
-        self.cfg = cfg
-        self.runner = runner
-        self.log = log or print
-        self.access_log = access_log
-        self.realpath = realpath
-        root = cfg.root
-        while len(root) > 1 and root.endswith("/"):
-            root = root[:-1]
-        self.root = root
-        self.poller = select.poll()
-        self.handlers = {}
-        self.conns = []
-        self.sock = None
-        self.addr = cfg.host
-        self.port = cfg.port
-        # One buffer for all connections: what recv() puts in it is copied into the
-        # connection's parser at once, and a file chunk is sent before the next recv.
-        self.view = memoryview(bytearray(cfg.buffer_size))
-        self.header_ms = int(cfg.header_timeout * 1000)  # the timeouts as deadlines want them
-        self.ram_body = cfg.body_buffer  # a chunked body held in RAM (hostserver: spooled)
-        self.keepalive_ms = int(cfg.keepalive_timeout * 1000)
-        self.date = (-1, b"")  # (second, its Date header line)
-        self._ipoll = getattr(self.poller, "ipoll", None)
-        self.paused = False  # not accepting for want of memory
-        self.processing = None  # the connection in process() (see there)
-        # (socket, buffer) -> bytes read; MicroPython sockets have readinto() only
-        self.recv_into = getattr(socket.socket, "recv_into", None) or socket.socket.readinto
+        # start-up code (the attributes are set there): a board drops it again
+        lazy_call("startup", "init", self, cfg, runner, log, access_log, realpath)
 
     # ---- the loop's registry (used by runners too) -------------------------
 

@@ -125,3 +125,34 @@ def listen(server):
         server.addr, server.port = s.getsockname()[:2]
     server.register(s, select.POLLIN, server)
     return server.addr, server.port
+
+
+def init(server, cfg, runner, log, access_log, realpath):
+    """server.Server.__init__(): every attribute a server starts with."""
+    server.cfg = cfg
+    server.runner = runner
+    server.log = log or print
+    server.access_log = access_log
+    server.realpath = realpath
+    root = cfg.root
+    while len(root) > 1 and root.endswith("/"):
+        root = root[:-1]
+    server.root = root
+    server.poller = select.poll()
+    server.handlers = {}
+    server.conns = []
+    server.sock = None
+    server.addr = cfg.host
+    server.port = cfg.port
+    # One buffer for all connections: what recv() puts in it is copied into the
+    # connection's parser at once, and a file chunk is sent before the next recv.
+    server.view = memoryview(bytearray(cfg.buffer_size))
+    server.header_ms = int(cfg.header_timeout * 1000)  # the timeouts as deadlines want them
+    server.ram_body = cfg.body_buffer  # a chunked body held in RAM (hostserver: spooled)
+    server.keepalive_ms = int(cfg.keepalive_timeout * 1000)
+    server.date = (-1, b"")  # (second, its Date header line)
+    server._ipoll = getattr(server.poller, "ipoll", None)
+    server.paused = False  # not accepting for want of memory
+    server.processing = None  # the connection in process() (see there)
+    # (socket, buffer) -> bytes read; MicroPython sockets have readinto() only
+    server.recv_into = getattr(socket.socket, "recv_into", None) or socket.socket.readinto
