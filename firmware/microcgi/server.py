@@ -42,13 +42,6 @@ _SCRIPT_EXTS = (".sh", ".php", ".pl", ".cgi", ".py")  # never served as files
 # 0x40 since MicroPython 1.23), else Linux's and the ESP32's (level 6, option 1)
 _NODELAY = (getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1))
 
-_REFUSED = (
-    b"HTTP/1.1 503 Service Unavailable\r\n"
-    + SERVER_LINE
-    + b"Content-Type: text/plain\r\nContent-Length: 25\r\n"
-    + b"Connection: close\r\nRetry-After: 1\r\n\r\n503 too many connections\n"
-)
-
 # connection phases
 _NEW = const(-1)  # accepted, nothing received yet
 _IDLE = const(0)  # kept alive, waiting for the first byte of the next request
@@ -771,6 +764,7 @@ class Server:
                 if err in (23, 24):  # ENFILE, EMFILE (not in MicroPython's errno)
                     # The listener stays readable: polling it would spin. It waits, as
                     # above, or for host/cli.py's retry; one log line until it is done.
+                    # (Here, not in a module loaded for it: that needs a descriptor.)
                     self.starved = True
                     self.poller.modify(self.sock, 0)
                     self.paused = True
@@ -787,8 +781,8 @@ class Server:
                     gc.collect()
             if conn is None:
                 try:
-                    sock.send(_REFUSED)
-                except OSError:
+                    lazy_call("rare", "refuse", sock)  # 503 too many connections
+                except Exception:  # noqa: BLE001 - no heap or descriptor to load it
                     pass
                 sock.close()
                 continue
