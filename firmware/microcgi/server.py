@@ -33,6 +33,7 @@ _MAX_PIPELINE = const(65536)  # bytes read ahead of the request being answered
 ACCEPT_ROOM = const(6144)  # free heap wanted before one more client is accepted,
 _FEW = const(2)  # once this many are connected (ACCEPT_ROOM: startup.py reads it too)
 _JOIN_BELOW = const(512)  # a script's writes shorter than this are joined (ScriptOutput)
+_ENTRIES = const(8)  # file_entry()s kept on a roomy heap (Server.entries)
 _OWN_DATE = const(1)  # bits of a script's own headers (gateway.parse_script_headers):
 _OWN_SERVER = const(2)  # it sent Date, Server (head() then leaves out the server's)
 _mem_free = getattr(gc, "mem_free", None)  # MicroPython
@@ -639,8 +640,12 @@ class Server:
 
     connection = Connection  # the class of a connection (hostserver has its own)
     # A script's body up to this size goes out with its head, in one send(). Not on
-    # a board (hostserver sets it): the joined copy costs more heap than a send().
+    # a small board's heap, where the joined copy costs more than a send() (startup.py
+    # sets it on a roomy one; hostserver too).
     one_send = -1
+    # A roomy board's heap keeps the file_entry() of a few files (startup.py makes it a
+    # dict; hostserver has a cache of its own)
+    entries = None
     # The heap is checked before each accept (MicroPython). gc.mem_free() walks the whole
     # heap: startup.py turns the check off for a heap with room for every connection.
     tight = _mem_free is not None
@@ -798,13 +803,23 @@ class Server:
 
         content is the whole file when it is at hand (hostserver's cache), else None.
         """
+        cache = self.entries
+        if cache is not None:
+            entry = cache.get(fs)
+            if entry is not None and entry[0] == size and entry[1] == mtime:
+                return entry
         tag = static.etag(size, mtime)
         raw = b"Content-Type: %s\r\nLast-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n" % (
             static.mime_type(url_path),
             compat.http_date(mtime),
             tag,
         )
-        return (size, mtime, tag, raw, None)
+        entry = (size, mtime, tag, raw, None)
+        if cache is not None:
+            if len(cache) >= _ENTRIES:
+                cache.clear()
+            cache[fs] = entry
+        return entry
 
     # ---- routing (SPEC 2, 4, 5) --------------------------------------------
 

@@ -11,7 +11,8 @@ from microcgi.compat import const, lazy_call, unload
 # keys of config.json that are not server settings
 _BOARD_KEYS = ("board", "network", "wifi", "interpreter", "heap_bytes", "mpy_cross", "runner")
 _GC_START = const(2048)  # bytes allocated between collections while starting
-_GC_SHARE = const(8)  # then this fraction of the free heap
+_GC_SHARE = const(8)  # then this fraction of the free heap,
+_GC_ROOMY = const(128 * 1024)  # or half of it when this much or more is free
 _ROOMY_HEAP = const(80 * 1024)  # free heap (while starting) for 1 KiB buffers
 
 
@@ -92,12 +93,17 @@ def start():
         server.hook = lazy_call("watch", "start", wdt, cfg.watchdog, wifi)
     # And while serving, well before the heap is full, for the same reason (what
     # stays: a connection's objects, a compiled script), but after a fraction of
-    # what is free, so that a roomy heap pays almost nothing for it.
+    # what is free, so that a roomy heap pays almost nothing for it: with a half
+    # instead of an eighth, a roomy heap's keep-alive request costs a tenth less CPU
+    # (docs/performance.md).
     gc.collect()
     free = gc.mem_free()
-    gc.threshold(free // _GC_SHARE)
+    gc.threshold(free // (2 if free >= _GC_ROOMY else _GC_SHARE))
     if free >= cfg.max_connections * ACCEPT_ROOM:
-        server.tight = False  # set only then: one attribute less on a small heap
+        # set only then: attributes less on a small heap
+        server.tight = False
+        server.one_send = 512  # a script's small body leaves with its head
+        server.entries = {}  # the heads of a few static files are kept
     if host in ("0.0.0.0", ""):
         host = addr if addr not in ("0.0.0.0", "") else "127.0.0.1"
     print("microcgi %s listening on http://%s:%d/" % (__version__, host, port))

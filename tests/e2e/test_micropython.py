@@ -517,3 +517,28 @@ def test_idle_keepalive_connections_make_room_on_a_board(esp32_board):
         for sock in idle:
             sock.close()
     assert_alive(esp32_board)
+
+
+def test_roomy_board_keeps_file_heads_and_sees_a_changed_file(esp32_board):
+    # issue 11: a board with heap to spare keeps the head of a few static files and
+    # sends a script's small body with its head; a file that changed gets its new
+    # length and validators, not the kept ones
+    path = esp32_board.folder / "www" / "changing.txt"
+    path.write_bytes(b"first\n")
+    status, headers, body = request(esp32_board.port, "GET", "/changing.txt")
+    assert (status, body) == (200, b"first\n")
+    again = request(esp32_board.port, "GET", "/changing.txt")
+    assert again[1]["etag"] == headers["etag"] and again[2] == b"first\n"
+    path.write_bytes(b"second, longer\n")
+    status, changed, body = request(esp32_board.port, "GET", "/changing.txt")
+    assert (status, body) == (200, b"second, longer\n"), esp32_board.output()[-800:]
+    assert changed["content-length"] == ["15"]
+    assert changed["etag"] != headers["etag"]
+    # a script's buffered answer, with and without its body
+    status, headers, body = request(esp32_board.port, "GET", "/echo.py?x=1")
+    assert status == 200 and b"QUERY_STRING=x=1\n" in body
+    assert headers["content-length"] == [str(len(body))]
+    status, head_headers, body = request(esp32_board.port, "HEAD", "/echo.py?x=1")
+    assert (status, body) == (200, b"")
+    assert head_headers["content-length"] == headers["content-length"]
+    assert_alive(esp32_board)
