@@ -304,14 +304,24 @@ class Connection:
         if empty:
             length = None
             chunked = False
-        if req is None or not req.keep_alive or (length is None and not chunked and not empty):
+        server = self.server
+        if (
+            req is None
+            or not req.keep_alive
+            or (length is None and not chunked and not empty)
+            # Clients wait for heap (or descriptors) in the listen backlog, or soon will
+            # (the rule of on_poll()): this connection makes room once answered, and its
+            # client queues up again. Keep-alive then needs no more heap than a new
+            # connection per request (docs/performance.md, (c) and (b)).
+            or server.paused
+            or (server.tight and len(server.conns) > _FEW and _mem_free() < ACCEPT_ROOM)
+        ):
             self.close_after = True
         parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason.encode())]
         if not own & _OWN_SERVER:
             parts.append(SERVER_LINE)
         t = None if own & _OWN_DATE else compat.unix_time()
         if t is not None:  # a board may not know the time (SPEC 3)
-            server = self.server
             if t != server.date[0]:
                 server.date = (t, b"Date: " + compat.http_date(t) + b"\r\n")
             parts.append(server.date[1])
