@@ -63,10 +63,12 @@ format: setup
 # bench/heap.py: the smallest MicroPython heap of microcgi and of Microdot (issue 3)
 # bench/soak.py: 100,000 mixed requests, descriptors/children/zombies/RSS before and after
 # (issue 9); --quick: 10,000
+# bench/tls.py: HTTPS keep-alive requests/s of a 1 KiB file against lighttpd + mod_openssl
 bench: setup
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/heap.py --write-docs
 	$(BIN)/python bench/soak.py
+	$(BIN)/python bench/tls.py
 
 bench-quick: setup
 	$(BIN)/python bench/run.py --quick

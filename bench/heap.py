@@ -54,6 +54,8 @@ RESULTS = REPO / "bench" / "results" / "heap.json"
 DOCS = REPO / "docs" / "performance.md"
 DOCS_BEGIN = "<!-- heap:begin -->"
 DOCS_END = "<!-- heap:end -->"
+ROMFS_BEGIN = "<!-- romfs:begin -->"
+ROMFS_END = "<!-- romfs:end -->"
 
 
 def _deploy_module():
@@ -72,7 +74,7 @@ BOARD_PATH = ".frozen:lib"
 # main.py as a module: sys.path[0] is then "" as on a board; `micropython main.py` would
 # make it the folder's absolute path, a string the size of that path kept in the heap.
 BOARD_RUN = ["-m", "main"]
-LISTENING_RE = re.compile(r"microcgi (\S+) listening on http://([^\s/]+):(\d+)/")
+LISTENING_RE = re.compile(r"microcgi (\S+) listening on https?://([^\s/]+):(\d+)/")
 MEMORY_RE = re.compile(r"MemoryError|memory allocation failed|out of memory")
 SMALL_FILE = bytes((i * 7 + 13) % 95 + 32 for i in range(1023)) + b"\n"  # 1 KiB of text
 HELLO = b"Hello, world!"
@@ -155,9 +157,10 @@ class BoardServer:
     wait_ready() retries with another port when that one was taken in between.
     """
 
-    def __init__(self, folder, heap, argv=None, env=None):
+    def __init__(self, folder, heap, argv=None, env=None, run=None):
         self.folder = Path(folder)
         self.heap = heap
+        self.run = run or BOARD_RUN  # how main.py is run (argv None)
         self.template = argv
         self.env = dict(os.environ)
         self.env["MICROPYPATH"] = BOARD_PATH
@@ -174,7 +177,7 @@ class BoardServer:
             cfg = json.loads(cfg_path.read_text())
             cfg["port"] = self.port
             cfg_path.write_text(json.dumps(cfg, indent=1))
-            argv = BOARD_RUN
+            argv = self.run
         else:
             argv = [a.format(port=self.port) for a in self.template]
         self.argv = [MICROPYTHON, "-X", "heapsize=%d" % self.heap, *argv]
@@ -296,13 +299,82 @@ class Target:
         self.env = env
         self.checks = checks  # [(path, status, body or None)]
         self.folder = None
+        self.run = None  # how main.py runs (argv None): BoardServer's default
+        self.extra_heap = 0  # heap added to every run for what is not the server's
+        self.launch = []  # what runs a module of the folder: ["-m", "romboot"] for ROMFS
 
     def prepare(self, workdir):
         self.folder = Path(workdir) / self.name
         self.build(self.folder)
 
     def start(self, heap):
-        return BoardServer(self.folder, heap, self.argv, self.env)
+        return BoardServer(self.folder, heap + self.extra_heap, self.argv, self.env, self.run)
+
+
+# -- from ROMFS (issue 15) -------------------------------------------------------------------
+
+ROMBOOT = SITES / "romboot.py"
+_BASELINE = 'import gc\ngc.collect()\nprint("heap-used", gc.mem_alloc())\n'
+
+
+def _heap_line(argv, folder, env):
+    r = subprocess.run(
+        [MICROPYTHON, "-X", "heapsize=%d" % (1024 * KIB), *argv],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    found = re.search(r"heap-used (\d+)(?: image (\d+))?", r.stdout)
+    if not found:
+        raise RuntimeError("%s: %s" % (" ".join(argv), _tail(r.stdout + r.stderr)))
+    return int(found.group(1)), int(found.group(2) or 0)
+
+
+def romfs_target(base):
+    """`base` with its lib/ moved into a ROMFS image (rom.img, built by `mpremote romfs
+    build` as deploy builds a board's), run through bench/heap_sites/romboot.py, which
+    maps it at /rom as a board with a ROM partition does. Every run gets the heap that
+    romboot keeps, the image included, on top of the one asked for: the image is flash
+    on a board, and the server gets the heap measured."""
+    argv = None  # main.py: run as the module main
+    if base.argv is not None:  # app.py PORT: the module app, with sys.argv[1] the port
+        argv = ["-m", "romboot", base.argv[0].removesuffix(".py"), *base.argv[1:]]
+    target = Target(
+        base.name + "-romfs", base.label + " from ROMFS", base.build, argv, base.env, base.checks
+    )
+    target.launch = ["-m", "romboot"]
+    target.run = ["-m", "romboot", "main"]
+
+    def build(folder):
+        base.build(folder)
+        source = folder / "rom-source"
+        source.mkdir()
+        (folder / "lib").rename(source / "lib")
+        mpremote = DEPLOY.find_tool("mpremote")
+        if not mpremote:
+            raise RuntimeError("mpremote is not installed (it builds the ROMFS image)")
+        argv = [mpremote, "romfs", "--no-mpy", "-o", str(folder / "rom.img"), "build", str(source)]
+        r = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise RuntimeError("mpremote romfs build: " + _tail(r.stdout + r.stderr))
+        shutil.rmtree(source)
+        shutil.copy(ROMBOOT, folder / "romboot.py")
+        (folder / "rombase.py").write_text(_BASELINE)
+        env = dict(os.environ, MICROPYPATH=BOARD_PATH)
+        env.update(base.env or {})
+        used, image = _heap_line(["-m", "romboot", "-"], folder, env)
+        bare, _ = _heap_line(["-m", "rombase"], folder, env)
+        target.extra_heap = used - bare
+        target.image_bytes = image
+        log(
+            "%s: ROMFS image %d bytes; every run gets %d bytes more heap (the image and "
+            "romboot.py)" % (target.label, image, target.extra_heap)
+        )
+
+    target.build = build
+    return target
 
 
 def microcgi_target(firmware=FIRMWARE):
@@ -743,8 +815,9 @@ def _probe(target, names, heap=1024 * KIB):
     env["MICROPYPATH"] = BOARD_PATH
     env.update(target.env or {})
     try:
+        run = [*target.launch, "heap_probe"] if target.launch else [probe.name]
         r = subprocess.run(
-            [MICROPYTHON, "-X", "heapsize=%d" % heap, probe.name],
+            [MICROPYTHON, "-X", "heapsize=%d" % heap, *run],
             cwd=target.folder,
             env=env,
             capture_output=True,
@@ -777,7 +850,7 @@ def import_costs(target):
     "on_demand": {name: B}}.
     """
     try:
-        if target.name != "microcgi":
+        if not target.name.startswith("microcgi"):
             costs, _ = _probe(target, ["microdot"])
             return {"total": costs["total"], "modules": {}, "on_demand": {}}
         _, core = _probe(target, BOARD_ENTRY)
@@ -1052,12 +1125,12 @@ def docs_block(result, table, parts=""):
     return "\n".join(lines)
 
 
-def write_docs(block):
+def write_docs(block, begin_mark=DOCS_BEGIN, end_mark=DOCS_END):
     text = DOCS.read_text() if DOCS.exists() else "# Performance\n"
-    begin = text.find(DOCS_BEGIN)
-    end = text.find(DOCS_END)
+    begin = text.find(begin_mark)
+    end = text.find(end_mark)
     if begin >= 0 and end > begin:
-        text = text[:begin] + block + text[end + len(DOCS_END) :]
+        text = text[:begin] + block + text[end + len(end_mark) :]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     DOCS.write_text(text)
@@ -1113,7 +1186,14 @@ def parse_args(argv):
     p.add_argument("--hi", type=int, default=256 * KIB, help="a heap expected to pass")
     p.add_argument("--rps-heap", type=int, default=256 * KIB)
     p.add_argument(
-        "--servers", default="microcgi,microdot", help="comma-separated: microcgi,microdot"
+        "--servers",
+        default="microcgi,microdot",
+        help="comma-separated: microcgi,microdot (and microcgi-romfs,microdot-romfs)",
+    )
+    p.add_argument(
+        "--romfs",
+        action="store_true",
+        help="each server also from a ROMFS image (issue 15): four rows, docs block romfs",
     )
     p.add_argument("--firmware", type=Path, default=FIRMWARE, help="firmware tree to measure")
     p.add_argument("--commit", help="measure firmware/ as committed at this git revision")
@@ -1144,7 +1224,7 @@ def parse_args(argv):
     return args
 
 
-def measure_target(target, args, trials):
+def measure_target(target, args, trials, keepalive=True):
     costs = import_costs(target)
     log("%s: %s B held once imported" % (target.label, costs.get("total", "?")))
     log("%s: (a) %d sequential requests" % (target.label, args.requests))
@@ -1159,6 +1239,8 @@ def measure_target(target, args, trials):
         trials,
         "(b)",
     )
+    if not keepalive:
+        return {"seq_heap": seq, "conc_heap": conc, "import_costs": costs}
     log("%s: (c) %d keep-alive clients for %g s" % (target.label, args.clients, args.seconds))
     keep = smallest_heap(
         lambda h: concurrent_ok(target, h, args.seconds, args.clients, keepalive=True),
@@ -1236,7 +1318,11 @@ def main(argv=None):
         )
         return 2
     makers = {"microcgi": lambda: microcgi_target(args.firmware), "microdot": microdot_target}
+    makers["microcgi-romfs"] = lambda: romfs_target(makers["microcgi"]())
+    makers["microdot-romfs"] = lambda: romfs_target(microdot_target())
     names = [n for n in args.servers.split(",") if n]
+    if args.romfs:
+        names += [n + "-romfs" for n in names if n + "-romfs" in makers]
     unknown = [n for n in names if n not in makers]
     if unknown:
         print("bench/heap.py: unknown server %s" % ", ".join(unknown), file=sys.stderr)
@@ -1281,7 +1367,10 @@ def main(argv=None):
             if args.no_heap:
                 result["servers"][target.name] = {"seq_heap": None, "conc_heap": None}
             else:
-                result["servers"][target.name] = measure_target(target, args, trials)
+                ka = not target.name.endswith("-romfs")  # (c) from .mpy only
+                result["servers"][target.name] = measure_target(target, args, trials, ka)
+            if getattr(target, "image_bytes", None):
+                result["servers"][target.name]["image_bytes"] = target.image_bytes
         measure_throughput(targets, args, result["servers"])
     finally:
         if args.keep:
@@ -1297,8 +1386,139 @@ def main(argv=None):
     return report(result, args.write_docs)
 
 
+ROWS = (
+    ("microcgi", "microcgi", ".mpy files"),
+    ("microdot", "Microdot " + MICRODOT_VERSION, ".mpy files"),
+    ("microcgi-romfs", "microcgi", "ROMFS"),
+    ("microdot-romfs", "Microdot " + MICRODOT_VERSION, "ROMFS"),
+)
+
+
+def romfs_markdown(result):
+    """Issue 15's four rows: each server loaded from .mpy files and from ROMFS."""
+    servers = result["servers"]
+    rows = [
+        "| server | loaded from | (a) smallest heap, %d sequential requests | (b) smallest heap, "
+        "%d clients × %g s | heap held once imported | image (flash) | requests/s: 1 client "
+        "| %d clients | keep-alive, 1 | keep-alive, %d |"
+        % (result["requests"], result["clients"], result["seconds"], *[result["clients"]] * 2),
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for name, label, source in ROWS:
+        got = servers.get(name) or {}
+        image = got.get("image_bytes")
+        rows.append(
+            "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
+            % (
+                label,
+                source,
+                fmt_heap(got.get("seq_heap")),
+                fmt_heap(got.get("conc_heap")),
+                fmt_heap((got.get("import_costs") or {}).get("total")),
+                "%d B" % image if image else "—",
+                _rps(got.get("rps_c1")),
+                _rps(got.get("rps_c%d" % result["clients"])),
+                _rps(got.get("ka_c1")),
+                _rps(got.get("ka_c%d" % result["clients"])),
+            )
+        )
+    return "\n".join(rows)
+
+
+def romfs_notes(result):
+    """Issue 15's targets: met, or missed by how much."""
+    servers = result["servers"]
+    notes = []
+    goals = (
+        ("microcgi-romfs", "microdot", 0.5, 0.5, "microcgi from ROMFS ÷ Microdot from .mpy"),
+        ("microcgi-romfs", "microdot-romfs", 0.75, 0.75, "microcgi ÷ Microdot, both from ROMFS"),
+        ("microcgi", "microdot", 1.0, 0.5, "microcgi ÷ Microdot, both from .mpy"),
+    )
+    for mine, theirs, seq_goal, conc_goal, what in goals:
+        for key, goal, how in (
+            ("seq_heap", seq_goal, "(a) sequential"),
+            ("conc_heap", conc_goal, "(b) %d clients" % result["clients"]),
+        ):
+            a = (servers.get(mine) or {}).get(key)
+            b = (servers.get(theirs) or {}).get(key)
+            if not a or not b:
+                continue
+            limit = int(b * goal)
+            verdict = "met" if a <= limit else "missed by %d B" % (a - limit)
+            notes.append(
+                "- %s, %s: %d B ÷ %d B = %.2f× (target ≤ %g×, i.e. ≤ %d B): %s."
+                % (what, how, a, b, a / b, goal, limit, verdict)
+            )
+    return notes
+
+
+def romfs_block(result):
+    lines = [
+        ROMFS_BEGIN,
+        "`bench/heap.py --romfs --write-docs` (this block only): the bisections (a) and (b)",
+        "of the heap section above and the requests/s at %d KiB, for each server loaded"
+        % (result["rps_heap"] // KIB),
+        "from `.mpy` files and from a ROMFS image (`mpremote romfs build` of its lib/, mapped",
+        "at /rom by `bench/heap_sites/romboot.py` as a board with a ROM partition maps it; the",
+        "image and romboot's own objects are added to every heap given, so the figures are",
+        "the server's heap, the image being flash). Here the image is a bytes object that",
+        "every collection scans, which a board's flash is not: requests/s from ROMFS pays",
+        "for that. Last run%s: %s, firmware at %s; %s; %s."
+        % (
+            " (quick)" if result["quick"] else "",
+            result["date"],
+            result["firmware_commit"],
+            result["machine"],
+            result["interpreter"],
+        ),
+        "",
+        romfs_markdown(result),
+        "",
+        *romfs_notes(result),
+        "",
+    ]
+    parts = romfs_breakdown(result)
+    if parts:
+        lines += [
+            "What each resident module of microcgi keeps in the heap once imported, from",
+            "`.mpy` files and from ROMFS (the same order and method as the table above):",
+            "",
+            parts,
+            "",
+        ]
+    lines.append(ROMFS_END)
+    return "\n".join(lines)
+
+
+def romfs_breakdown(result):
+    mpy = (result["servers"].get("microcgi") or {}).get("import_costs") or {}
+    rom = (result["servers"].get("microcgi-romfs") or {}).get("import_costs") or {}
+    if not mpy.get("modules") or not rom.get("modules"):
+        return ""
+    rows = ["| microcgi module | from .mpy | from ROMFS | ROMFS ÷ .mpy |", "|---|--:|--:|--:|"]
+    for name, cost in sorted(mpy["modules"].items(), key=lambda kv: -kv[1]):
+        other = rom["modules"].get(name)
+        rows.append(
+            "| `%s` | %d B | %s | %s |"
+            % (name, cost, "%d B" % other if other is not None else "—", fmt_ratio(other, cost))
+        )
+    rows.append(
+        "| **resident core** | **%d B** | **%d B** | %s |"
+        % (mpy["total"], rom["total"], fmt_ratio(rom["total"], mpy["total"]))
+    )
+    return "\n".join(rows)
+
+
 def report(result, write):
-    """Print the tables and notes of a run; with write, also rewrite the docs block."""
+    """Print the tables and notes of a run; with write, also rewrite the docs block (only
+    the ROMFS block for a run with the ROMFS rows)."""
+    if "microcgi-romfs" in result["servers"] or "microdot-romfs" in result["servers"]:
+        block = romfs_block(result)
+        print(block)
+        if write:
+            write_docs(block, ROMFS_BEGIN, ROMFS_END)
+            log("updated %s (the ROMFS block)" % DOCS)
+        return 0
     result["notes"] = targets_notes(result)
     table = markdown(result)
     print(table)

@@ -35,15 +35,15 @@ def write_wrk_script(directory):
     return str(path)
 
 
-def run_wrk(wrk, lua, port, path, conns, seconds):
-    """One wrk run against http://127.0.0.1:port/path; returns a result dict.
+def run_wrk(wrk, lua, port, path, conns, seconds, scheme="http"):
+    """One wrk run against http://127.0.0.1:port/path (or https); returns a result dict.
 
     1 connection: `-t1 -c1`; more: `-t2 -cN` (two load threads on the 2-core machine).
     Bounded: wrk stops itself after `seconds`, and is killed 30 s after that.
     """
     threads = 1 if conns == 1 else 2
     argv = [wrk, f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", "--latency"]
-    argv += ["-s", lua, f"http://{HOST}:{port}{path}"]
+    argv += ["-s", lua, f"{scheme}://{HOST}:{port}{path}"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
     for line in proc.stdout.splitlines():
         if line.startswith("BENCH-JSON "):

@@ -32,6 +32,13 @@ How it behaves like a board:
   network stand-in reads the switch file.
 - `network` and `machine` are stand-ins (host/board_stubs/); they exist only on
   the emulator's module path and never ship to a board.
+- A ROM partition (the profile's `romfs_bytes`, `--romfs-size`): the file `.romfs` in
+  the flash folder, made erased (0xff) when missing. A `vfs` stand-in adds the
+  `rom_ioctl()` of a firmware built with one (what `mpremote romfs query|deploy`
+  calls), and at every start an image there is mounted at /rom with `vfs.VfsRom`,
+  which runs its bytecode in place, /rom and /rom/lib going on sys.path before /lib.
+  The partition is read into the interpreter's heap; the emulator adds its size to
+  the heap, as it adds its own code's, so that it counts as flash.
 """
 
 from __future__ import annotations
@@ -63,7 +70,8 @@ from microcgi_host.boards import Profile, ProfileError, load_profile
 from microcgi_host.resources import stubs_dir
 
 STUBS_DIR = stubs_dir()
-ROM_MODULES = ("network", "machine", "_emulator_socket", "_emulator_boot")
+ROM_MODULES = ("network", "machine", "_emulator_socket", "_emulator_vfs", "_emulator_boot")
+ROM_FILE = ".romfs"  # in the flash folder: the ROM partition's bytes (_emulator_vfs.py)
 DEFAULT_WIFI = ("microcgi", "microcgi")
 DEFAULT_HTTP_HOST = "127.0.0.1"  # where "0.0.0.0" on the board listens: not every interface
 
@@ -113,6 +121,23 @@ def build_rom(dest: Path, mpy_cross: str | None) -> None:
             argv = [mpy_cross, "-s", source.name, "-o", str(dest / f"{name}.mpy"), str(source)]
             if subprocess.run(argv, capture_output=True).returncode == 0:
                 source.unlink()
+
+
+def make_partition(path: Path, size: int) -> None:
+    """The ROM partition's file: `size` bytes, erased (0xff) where new; an image already
+    there is kept (cut to the size, or padded)."""
+    try:
+        have = path.stat().st_size
+    except FileNotFoundError:
+        have = 0
+    if have == size:
+        return
+    with open(path, "r+b" if have else "wb") as f:
+        if have > size:
+            f.truncate(size)
+        else:
+            f.seek(have)
+            f.write(b"\xff" * (size - have))
 
 
 def _heap_used(argv: list[str], env: dict[str, str], cwd: str) -> int | None:
@@ -226,6 +251,7 @@ class Board:
         console=None,
         http_host: str = DEFAULT_HTTP_HOST,
         ap_file: Path | None = None,
+        romfs_bytes: int | None = None,
     ):
         self.profile = profile
         self.http_host = http_host
@@ -252,22 +278,29 @@ class Board:
         self.interp: Interpreter | None = None
         self._stopping = False
         self.overhead = 0
-        self.heap = profile.heap_bytes
+        self.romfs_bytes = profile.romfs_bytes if romfs_bytes is None else romfs_bytes
+        self.rom_file = flash / ROM_FILE
+        if self.romfs_bytes:
+            make_partition(self.rom_file, self.romfs_bytes)
+        self.heap = profile.heap_bytes + self.romfs_bytes
         self.failed_starts = 0
 
     def calibrate(self) -> int:
         """Give the interpreter the profile's heap plus what the emulator itself keeps."""
         self.overhead = measure_overhead(
-            self.micropython, self.profile.heap_bytes, self._env(raw=False, soft=False)
+            self.micropython,
+            self.profile.heap_bytes + self.romfs_bytes,
+            self._env(raw=False, soft=False),
         )
-        self.heap = self.profile.heap_bytes + self.overhead
+        self.heap = self.profile.heap_bytes + self.overhead + self.romfs_bytes
         return self.overhead
 
     # -- the interpreter ---------------------------------------------------------------
 
     def _env(self, raw: bool, soft: bool) -> dict[str, str]:
         uid = hashlib.sha256(str(self.flash).encode()).hexdigest()[:12]
-        return {
+        rom = {"MICROCGI_EMU_ROMFS": str(self.rom_file)} if self.romfs_bytes else {}
+        return rom | {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "MICROPYPATH": f"{self.rom}:.frozen",
             "MICROCGI_EMU_FLASH": str(self.flash),
@@ -546,6 +579,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--flash-size", type=int, metavar="BYTES", help="filesystem capacity (the profile's)"
     )
     p.add_argument(
+        "--romfs-size",
+        type=int,
+        metavar="BYTES",
+        help="the firmware's ROM partition, a multiple of 4096 (the profile's romfs_bytes; "
+        "0: a firmware without one)",
+    )
+    p.add_argument(
         "--ap-off", action="store_true", help="start with the access point switched off"
     )
     p.add_argument(
@@ -568,7 +608,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _setup(args: argparse.Namespace) -> tuple[Profile, str, tuple[str, str], int]:
+def _setup(args: argparse.Namespace) -> tuple[Profile, str, tuple[str, str], int, int]:
     if termios is None:
         raise EmulatorError("the emulated board needs pseudo-terminals (Linux or macOS)")
     try:
@@ -596,7 +636,10 @@ def _setup(args: argparse.Namespace) -> tuple[Profile, str, tuple[str, str], int
         raise EmulatorError(
             f"--http-host must be an IPv4 address, got {args.http_host!r}"
         ) from None
-    return profile, micropython, wifi, size
+    romfs = profile.romfs_bytes if args.romfs_size is None else args.romfs_size
+    if romfs < 0 or romfs % 4096:
+        raise EmulatorError("--romfs-size must be a multiple of 4096 (0: no ROM partition)")
+    return profile, micropython, wifi, size, romfs
 
 
 def make_link(link: str, target: str) -> Path:
@@ -623,7 +666,7 @@ def remove_link(path: Path, target: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`microcgi board ...`: run the emulated board until Ctrl-C or SIGTERM."""
-    profile, micropython, wifi, size = _setup(args)
+    profile, micropython, wifi, size, romfs = _setup(args)
     with contextlib.ExitStack() as stack:
         if args.flash:
             flash = Path(args.flash).resolve()
@@ -646,6 +689,7 @@ def run(args: argparse.Namespace) -> int:
             console=sys.stdout.buffer,
             http_host=args.http_host,
             ap_file=ap_file,
+            romfs_bytes=romfs,
         )
         stack.callback(board.close)
         port = board.serial_path
@@ -662,6 +706,13 @@ def run(args: argparse.Namespace) -> int:
             f"board: {profile.name}, heap {profile.heap_bytes} bytes (+{overhead} for the "
             f"emulator's own code), flash {size} bytes in {where}\n"
         )
+        if romfs:
+            out.write(
+                f"romfs: a ROM partition of {romfs} bytes in {board.rom_file}, mounted at /rom "
+                f"(+{romfs} bytes of heap hold it: counted as flash, not in the board's heap)\n"
+            )
+        else:
+            out.write("romfs: none (the firmware has no ROM partition)\n")
         out.write(f"wifi: access point {wifi[0]!r}, password {wifi[1]!r}\n")
         state, other = ("off", "on") if args.ap_off else ("on", "off")
         out.write(f"wifi: the access point is {state} (`echo {other} > {ap_file}` switches it)\n")

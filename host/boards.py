@@ -1,7 +1,7 @@
 """Board profiles: boards/*.json (SPEC section 9).
 
 A profile says what a board is (`interpreter`, `heap_bytes`, `flash_bytes`,
-`runner`, `network`, `mpy_cross`) and how the server runs on it: every other key
+`romfs_bytes`, `runner`, `network`, `mpy_cross`) and how the server runs on it: every other key
 is a server setting with the name of microcgi.config.SETTINGS (`port`, `root`,
 `max_body`, ...), which `microcgi serve --board NAME` applies and which
 tools/deploy.py writes into the board's config.json.
@@ -30,6 +30,7 @@ BOARD_KEYS = (
     "interpreter",
     "heap_bytes",
     "flash_bytes",
+    "romfs_bytes",
     "runner",
     "network",
     "mpy_cross",
@@ -41,6 +42,7 @@ SETTING_NAMES = tuple(item[0] for item in SETTINGS)
 MIN_HEAP_BYTES = 16 * 1024
 MAX_HEAP_BYTES = 1 << 30
 MIN_FLASH_BYTES = 64 * 1024
+ROMFS_BLOCK = 4096  # a ROM partition is whole flash sectors
 
 
 class ProfileError(ValueError):
@@ -59,6 +61,7 @@ class Profile:
     network: str
     mpy_cross: tuple[str, ...]
     settings: dict = field(default_factory=dict)  # server settings, checked
+    romfs_bytes: int = 0  # the firmware's ROM partition (vfs.rom_ioctl), 0: none
 
     @property
     def is_micropython(self) -> bool:
@@ -126,6 +129,13 @@ def _check_board_keys(where: str, data: dict) -> dict:
             # -o is deploy's; a -march other than the board's own would make .mpy files
             # that this board (and the emulator) refuse to import
             raise ProfileError(f"{where}: mpy_cross flag {flag!r} is not allowed")
+    romfs = data.get("romfs_bytes", 0)
+    if not isinstance(romfs, int) or isinstance(romfs, bool) or romfs < 0:
+        raise ProfileError(f"{where}: romfs_bytes must be an integer >= 0")
+    if romfs % ROMFS_BLOCK or (romfs and not micro):
+        raise ProfileError(
+            f"{where}: romfs_bytes must be a multiple of {ROMFS_BLOCK} (0 on a cpython board)"
+        )
     description = data.get("description", "")
     if not isinstance(description, str):
         raise ProfileError(f"{where}: description must be a string")
@@ -134,6 +144,7 @@ def _check_board_keys(where: str, data: dict) -> dict:
         "interpreter": interpreter,
         "heap_bytes": heap,
         "flash_bytes": flash,
+        "romfs_bytes": romfs,
         "network": network,
         "mpy_cross": tuple(flags),
     }

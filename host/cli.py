@@ -112,6 +112,13 @@ def _alias(text: str) -> tuple[str, str]:
     return prefix, target
 
 
+def _vhost(text: str) -> tuple[str, str]:
+    name, eq, folder = text.partition("=")
+    if not eq or not name or not folder:
+        raise argparse.ArgumentTypeError(f"expected NAME=DIR or NAME:PORT=DIR, got {text!r}")
+    return name, folder
+
+
 def _error_page(text: str) -> tuple[int, str]:
     status, eq, path = text.partition("=")
     bad_path = path[:1] != "/" or ".." in path.split("/")
@@ -223,6 +230,15 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         help="URL PREFIX runs the program PATH, or serves the folder PATH (repeatable)",
     )
     s.add_argument(
+        "--vhost",
+        type=_vhost,
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="serve DIR to requests whose Host is NAME (or NAME:PORT); others get ROOT "
+        "(repeatable)",
+    )
+    s.add_argument(
         "--cgi-dir",
         action="append",
         default=[],
@@ -261,9 +277,23 @@ def _build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         metavar="STATUS=PATH",
         help="answer STATUS (4xx, 5xx) with the site's page at URL PATH (none; repeatable)",
     )
+    s.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS: certificate, PEM (none)")
+    s.add_argument("--tls-key", metavar="FILE", help="serve HTTPS: its private key, PEM (none)")
+    s.add_argument(
+        "--redirect-http",
+        type=_port,
+        metavar="PORT",
+        help="with TLS: a plain port answering 301 to the https URL (none)",
+    )
     s.add_argument(
         "--demo", action="store_true", help="serve the demo site that comes with microcgi"
     )
+    t = sub.add_parser(
+        "tls-selfsigned", help="write a key and a self-signed certificate for HTTPS"
+    )
+    t.add_argument("dir", metavar="DIR", help="folder for cert.pem and key.pem (created)")
+    t.add_argument("--name", required=True, metavar="HOST", help="the host name or IP address")
+    t.add_argument("--days", type=_count(1), default=825, help="validity (%(default)s)")
     # `microcgi demo ...` is `microcgi serve --demo ...` (main())
     sub.add_parser("demo", help="serve the demo site (serve --demo)", add_help=False)
     b = sub.add_parser("board", help="run an emulated MicroPython board on a pseudo-terminal")
@@ -360,16 +390,12 @@ def _interpreter(ext: str, name: str) -> str:
 def build_config(args: argparse.Namespace) -> Config:
     cfg = Config(cgi=default_cgi_map())
     given: dict = {}  # the settings of board profile and config file
-    error_pages: dict = {}
     try:
         if args.board:
             given.update(_board_settings(args.board))
             cfg.apply(given, f"board {args.board}", _BOARD_ONLY)
         if args.config:
             data = _read_json(args.config, "config file")
-            pages = data.pop("error_pages", None)  # read here: a Linux-only setting
-            if pages is not None:
-                error_pages.update(_config_error_pages(pages, args.config))
             given.update(data)
             cfg.apply(data, args.config)
     except ConfigError as e:
@@ -395,6 +421,9 @@ def build_config(args: argparse.Namespace) -> Config:
         "buffer_size",
         "runner",
         "access_log",
+        "tls_cert",
+        "tls_key",
+        "redirect_http",
     ):
         value = getattr(args, key)
         if value is not None:
@@ -425,6 +454,8 @@ def build_config(args: argparse.Namespace) -> Config:
         flags["alias"] = {**cfg.alias, **dict(args.alias)}
     if args.cgi_dir:
         flags["cgi_dirs"] = cfg.cgi_dirs + args.cgi_dir
+    if args.vhost:
+        flags["vhosts"] = {**cfg.vhosts, **dict(args.vhost)}
     try:
         cfg.apply(flags)
     except ConfigError as e:
@@ -453,27 +484,33 @@ def build_config(args: argparse.Namespace) -> Config:
         raise CLIError(f"document root {cfg.root} is not readable")
     cfg.root = root
     cfg.alias = _check_aliases(cfg)
-    error_pages.update(dict(args.error_page))
-    for status, path in error_pages.items():
+    cfg.vhosts = _check_vhosts(cfg)
+    for status, path in args.error_page:
+        cfg.error_pages[str(status)] = path
+    for status, path in cfg.error_pages.items():
         page = os.path.join(root, path.lstrip("/"))
         if not os.path.isfile(page):
             raise CLIError(f"error page {status}={path}: no such file under {cfg.root}")
-    args.error_pages = error_pages
+    if bool(cfg.tls_cert) != bool(cfg.tls_key):
+        raise CLIError("--tls-cert and --tls-key go together")
+    if cfg.redirect_http is not None and not cfg.tls_cert:
+        raise CLIError("--redirect-http needs --tls-cert and --tls-key")
     return cfg
 
 
-def _config_error_pages(pages, where: str) -> dict[int, str]:
-    """The config file's error_pages ({"404": "/404.html"}), checked as --error-page is."""
-    if not isinstance(pages, dict):
-        raise CLIError(f"{where}: error_pages must be an object of STATUS: PATH")
-    checked = {}
-    for status, path in pages.items():
-        try:
-            code, page = _error_page(f"{status}={path}")
-        except argparse.ArgumentTypeError as e:
-            raise CLIError(f"{where}: error_pages: {e}") from None
-        checked[code] = page
-    return checked
+def _check_vhosts(cfg: Config) -> dict[str, str]:
+    """cfg.vhosts with absolute folders; a folder that is missing or cannot be read is
+    a start-up error (config.py has checked the names)."""
+    vhosts = {}
+    for name, folder in cfg.vhosts.items():
+        path = os.path.abspath(folder)
+        if not os.path.isdir(path):
+            what = "does not exist" if not os.path.exists(path) else "is not a folder"
+            raise CLIError(f"vhost {name}: {folder} {what}")
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise CLIError(f"vhost {name}: folder {folder} is not readable")
+        vhosts[name] = path
+    return vhosts
 
 
 def _check_aliases(cfg: Config) -> dict[str, str]:
@@ -592,23 +629,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     access, access_file = _open_access_log(cfg.access_log)
     runner = _make_runner(cfg, _error_log)
     server = Server(cfg, runner, log=_error_log, access_log=access, realpath=os.path.realpath)
-    server.error_pages = args.error_pages
     if access is not None and args.access_log_format == "combined":
         from microcgi.hostserver import combined_log
 
         server.access_log = combined_log(server, access)
+    scheme = "http"
+    if cfg.tls_cert:
+        from microcgi import tls
+
+        try:
+            tls.setup(server)
+        except ValueError as e:
+            raise CLIError(str(e)) from None
+        scheme = "https"
     try:
         host, port = server.listen()
     except OSError as e:
-        raise CLIError(f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
+        where = cfg.host, cfg.port
+        if cfg.redirect_http is not None and server.sock is not None:
+            where = cfg.host, cfg.redirect_http
+        raise CLIError(f"cannot listen on {where[0]}:{where[1]}: {e.strerror or e}") from None
     addrs = [host]
     if host in ("0.0.0.0", "::"):  # every address: list the URLs someone can open
         from microcgi_host.addresses import reachable
 
         addrs = reachable(host, server.sock)
-    urls = [f"http://[{a}]:{port}/" if ":" in a else f"http://{a}:{port}/" for a in addrs]
+    urls = [f"{scheme}://[{a}]:{port}/" if ":" in a else f"{scheme}://{a}:{port}/" for a in addrs]
     lines = [f"{PROG} {__version__} listening on {urls[0]} (root {cfg.root})"]
     lines += [f"  also {url}" for url in urls[1:]]
+    lines += [f"  vhost {name} (root {folder})" for name, folder in cfg.vhosts.items()]
+    if cfg.redirect_http is not None:
+        a = addrs[0]
+        shown = f"[{a}]" if ":" in a else a
+        lines.append(f"  redirecting http://{shown}:{server.redirect_port}/ to https")
     print("\n".join(lines), flush=True)
 
     def stop(signum, frame):
@@ -654,7 +707,20 @@ def cmd_board(args: argparse.Namespace) -> int:
         raise CLIError(str(e)) from None
 
 
-_COMMANDS = {"serve": cmd_serve, "board": cmd_board}
+def cmd_tls_selfsigned(args: argparse.Namespace) -> int:
+    from microcgi_host import selfsigned
+
+    try:
+        cert, key, how = selfsigned.make(args.dir, args.name, args.days)
+    except selfsigned.SelfSignedError as e:
+        raise CLIError(str(e)) from None
+    print(f"{cert}: certificate for {args.name} ({how}), valid {args.days} days")
+    print(f"{key}: its private key (keep it secret)")
+    print(f"serve with: {PROG} serve --tls-cert {cert} --tls-key {key} ...")
+    return 0
+
+
+_COMMANDS = {"serve": cmd_serve, "board": cmd_board, "tls-selfsigned": cmd_tls_selfsigned}
 DEPLOY_SCRIPT = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "deploy.py"
 )

@@ -86,9 +86,9 @@ def deploy_env(password=PASSWORD):
     return dict(os.environ, MICROCGI_WIFI_PASSWORD=password)
 
 
-def deploy(device, site, *args, password=PASSWORD, timeout=DEPLOY_TIMEOUT):
-    """tools/deploy.py --board esp32 --device DEVICE --site SITE --wifi-ssid SSID ARGS."""
-    argv = [sys.executable, str(DEPLOY), "--board", "esp32", "--device", device]
+def deploy(device, site, *args, password=PASSWORD, timeout=DEPLOY_TIMEOUT, board="esp32"):
+    """tools/deploy.py --board BOARD --device DEVICE --site SITE --wifi-ssid SSID ARGS."""
+    argv = [sys.executable, str(DEPLOY), "--board", board, "--device", device]
     argv += ["--site", str(site), "--wifi-ssid", SSID, *args]
     return subprocess.run(
         argv,

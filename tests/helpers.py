@@ -19,7 +19,7 @@ HOST = "127.0.0.1"
 
 # SPEC §2: "microcgi X.Y listening on http://HOST:PORT/ (root ...)"
 LISTENING_RE = re.compile(
-    r"microcgi (?P<version>\S+) listening on http://(?P<host>[^\s/]+):(?P<port>\d+)/ "
+    r"microcgi (?P<version>\S+) listening on https?://(?P<host>[^\s/]+):(?P<port>\d+)/ "
     r"\(root (?P<root>.*)\)"
 )
 START_TIMEOUT = 10.0  # seconds to wait for the listening line

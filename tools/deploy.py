@@ -17,6 +17,12 @@
    (`--keep PATH` spares some). The flash must hold the result in littlefs blocks,
    with a margin; `--dry-run` stops after listing the plan.
 4. Deletes, then copies, in one mpremote run.
+   With a ROM partition (`--romfs`, or by itself when the board's firmware has one
+   and `--no-romfs` is not given) the firmware goes into a ROMFS image instead
+   (`mpremote romfs build`, then `mpremote romfs deploy`, only when the board's
+   partition does not hold that image already): a board runs its bytecode in place
+   from /rom/lib/microcgi, found before lib/microcgi, which deploy then removes.
+   main.py, config.json and the site stay on the filesystem.
 5. Soft-resets the board, which runs main.py, and waits for its
    `listening on http://...` line on the serial console; prints the URL.
 
@@ -51,7 +57,10 @@ REPO = Path(__file__).resolve().parent.parent
 FIRMWARE = REPO / "firmware"
 HOST_ONLY = ("__main__.py", "cgi.py", "hostserver.py")  # CPython-only modules of firmware/microcgi
 LIB_DIR = "lib/microcgi"  # on the board; /lib is on a board's sys.path
+ROM_LIB = "/rom/lib/microcgi"  # the firmware in a ROMFS: /rom/lib comes before /lib
+ROMFS_HEADER = b"\xd2\xcd\x31"
 PROBE_TAG = "MICROCGI-PROBE"
+ROM_TAG = "MICROCGI-ROM"
 DEFAULT_TIMEOUT = 60.0  # seconds for the board to print its URL (Wi-Fi retries take ~30 s)
 ANSWER_TIMEOUT = 30.0  # seconds for the board to answer the first mpremote command
 CONSOLE_LINES = 12  # console lines shown when the board does not come up
@@ -67,6 +76,7 @@ CONFIG_KEYS = (  # the options a --config file may set (JSON, option names with 
     "keep",
     "include_unrunnable",
     "no_compile",
+    "romfs",
     "timeout",
     "answer_timeout",
     "mpremote",
@@ -245,6 +255,7 @@ def probe_code(paths: list[str], tops: list[str], dirs: list[str]) -> str:
     `dirs` exist."""
     return f"""
 import sys, os, json
+{WATCHDOG_CODE}
 try:
     import hashlib, binascii
 except ImportError:
@@ -275,16 +286,15 @@ def _isdir(p):
 def _walk(d):
     if not _isdir(d):
         return
-    _r['dirs'].append(d)
+    print({PROBE_TAG!r} + '-d', json.dumps(d))
     for e in os.ilistdir(d):
         p = d + '/' + e[0]
         if e[1] == 0x4000:
             _walk(p)
         else:
-            _r['tree'][p] = os.stat(p)[6]
+            print({PROBE_TAG!r} + '-t', json.dumps([p, os.stat(p)[6]]))
 _r = {{'impl': sys.implementation.name, 'version': list(sys.implementation.version[:3]),
-      'mpy': getattr(sys.implementation, '_mpy', 0), 'platform': sys.platform, 'files': {{}},
-      'tree': {{}}, 'dirs': []}}
+      'mpy': getattr(sys.implementation, '_mpy', 0), 'platform': sys.platform}}
 try:
     _s = os.statvfs('/')
     _r['block'] = _s[0]
@@ -295,7 +305,7 @@ except Exception:
 for _p in {paths!r}:
     _x = _h(_p)
     if _x is not None:
-        _r['files'][_p] = _x
+        print({PROBE_TAG!r} + '-f', json.dumps([_p] + _x))
 for _d in {tops!r}:
     _walk(_d)
 _r['have_dirs'] = [_d for _d in {dirs!r} if _isdir(_d)]
@@ -304,19 +314,98 @@ try:
 except OSError:
     _r['lib'] = []
 _r['shadow'] = _isdir('microcgi')
+_r['watchdog'] = _mcgi_wd
 print({PROBE_TAG!r}, json.dumps(_r))
+_r = _h = _walk = _s = None  # (rom_probe_code() uses _isdir)
+import gc
+gc.collect()
+"""
+
+
+# A board whose config.json has a `watchdog` runs machine.WDT from the moment its server
+# listened, and nothing stops it: not mpremote's Ctrl-C, not a soft reset. Deploy keeps
+# it fed: the probe takes hold of it (WDT() again with the same timeout, as a board
+# allows: ESP32 and RP2 reconfigure the running one) and every step of the copy feeds it
+# through _mcgi_feed(). A board with no watchdog setting gets none: feeding is a no-op.
+# It runs first in the probe: what it keeps loaded (on the emulated board, its machine
+# module, which is not built in) then sits below the probe's scratch, not amid it --
+# a 40 KB copy after it found no 5 KB block otherwise.
+FEED = "_mcgi_feed()"
+WATCHDOG_CODE = """
+def _mcgi_feed():
+    pass
+_mcgi_wd = 0
+try:
+    _s = json.load(open('config.json')).get('watchdog') or 0
+    if _s:
+        from machine import WDT
+        _mcgi_feed = WDT(timeout=int(_s) * 1000).feed
+        _mcgi_wd = _s
+except Exception:
+    pass
+_s = None
+"""
+
+
+def rom_probe_code(rom_len: int) -> str:
+    """MicroPython code, run after probe_code() in the same session (it uses its helpers),
+    that prints the board's ROM partition as `mpremote romfs query` finds it, as JSON:
+    "rom", its size (0: none; -1: a firmware without ROMFS, no vfs.rom_ioctl), the sha256
+    of its first `rom_len` bytes, and whether /rom/lib/microcgi exists. A second exec of
+    its own: the compiler needs less heap for two small ones than for one big one."""
+    return f"""
+_q = {{'rom': -1, 'rom_lib': _isdir({ROM_LIB!r})}}
+try:
+    import vfs
+    _f = vfs.rom_ioctl
+except (ImportError, AttributeError):
+    _f = None
+if _f is not None:
+    _q['rom'] = 0
+    _d = _f(2, 0) if _f(1) > 0 else -1
+    if not isinstance(_d, int):
+        _q['rom'] = len(_d)
+        if hashlib and 0 < {rom_len} <= len(_d):
+            _q['rom_sha'] = binascii.hexlify(
+                hashlib.sha256(memoryview(_d)[:{rom_len}]).digest()).decode()
+print({ROM_TAG!r}, json.dumps(_q))
+_q = _f = _d = None
 """
 
 
 def parse_probe(device: str, output: str) -> dict:
+    # One line per file hashed (-f), file found (-t) and folder found (-d), printed as
+    # the probe goes (a board's heap holds no table of them all), then the rest as one
+    # JSON object.
+    files: dict = {}
+    tree: dict = {}
+    dirs: list = []
+    info = None
     for line in output.splitlines():
-        if line.startswith(PROBE_TAG + " "):
-            try:
-                info = json.loads(line[len(PROBE_TAG) + 1 :])
-            except ValueError:
-                break
-            if isinstance(info, dict):
-                return info
+        tag, _, data = line.partition(" ")
+        try:
+            if tag == PROBE_TAG + "-f":
+                path, *value = json.loads(data)
+                files[path] = value
+            elif tag == PROBE_TAG + "-t":
+                path, size = json.loads(data)
+                tree[path] = size
+            elif tag == PROBE_TAG + "-d":
+                dirs.append(json.loads(data))
+            elif tag == PROBE_TAG and info is None:
+                info = json.loads(data)
+                if not isinstance(info, dict):
+                    info = None
+                    break
+            elif tag == ROM_TAG and info is not None:  # rom_probe_code()'s, when it ran
+                rom = json.loads(data)
+                if isinstance(rom, dict):
+                    info.update(rom)
+        except (ValueError, TypeError):
+            break
+    if info is not None:
+        info.update(files=files, tree=tree, dirs=dirs)
+        return info
     last = output.strip().splitlines()[-1:] or ["nothing"]
     raise DeployError(f"{device} does not answer as MicroPython: it printed {last[0]!r}")
 
@@ -505,6 +594,31 @@ def flash_items(
     return items
 
 
+def build_romfs(mpremote: str, items: list[Item], stage: Path) -> bytes:
+    """The ROMFS image of the firmware: `items` under lib/microcgi (compiled .mpy), at
+    lib/microcgi/ of the image (/rom/lib/microcgi on the board), built by `mpremote romfs
+    build`. Returns the image's bytes; it is also stage.with_suffix(".romfs")."""
+    for item in items:
+        path = stage / item.dest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(item.data)
+    image = stage.with_suffix(".romfs")
+    argv = [mpremote, "romfs", "--no-mpy", "-o", str(image), "build", str(stage)]
+    result = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if result.returncode != 0 or not image.is_file():
+        said = (result.stderr + result.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise DeployError(f"mpremote romfs build failed: {said[0]}")
+    data = image.read_bytes()
+    if not data.startswith(ROMFS_HEADER):
+        raise DeployError(f"mpremote romfs build made no ROMFS image ({image})")
+    return data
+
+
+def rom_items(items: list[Item]) -> list[Item]:
+    """The items a ROMFS image holds: the compiled firmware modules."""
+    return [item for item in items if under(item.dest, LIB_DIR) and item.dest.endswith(".mpy")]
+
+
 def build_flash(
     dest: Path,
     site: Path | None,
@@ -687,17 +801,20 @@ def _changes_code(plan: Plan) -> str:
     )
 
 
-def write_files(mp: Mpremote, plan: Plan, stage: Path, out) -> None:
-    """Delete, then copy the changed files, in one mpremote run."""
+def write_files(mp: Mpremote, plan: Plan, stage: Path, out, feed: bool = False) -> None:
+    """Delete, then copy the changed files, in one mpremote run; with `feed`, the board's
+    watchdog is fed before each step (see WATCHDOG_CODE)."""
     args: list[str] = []
     if plan.delete or plan.rmdirs or plan.mkdirs:
-        args += ["exec", _changes_code(plan)]
+        args += ["exec", (FEED + "\n" if feed else "") + _changes_code(plan)]
     sizes = {}
     for item in plan.copy:
         local = stage / item.dest
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(item.data)
         sizes[item.dest] = len(item.data)
+        if feed:
+            args += ["+", "exec", FEED]
         args += ["+", "fs", "cp", "-f", str(local), ":" + item.dest]
     if args and args[0] == "+":
         args = args[1:]
@@ -904,6 +1021,13 @@ def build_parser(prog: str = "deploy") -> argparse.ArgumentParser:
     )
     p.add_argument("--no-compile", action="store_true", help="copy .py sources, no mpy-cross")
     p.add_argument(
+        "--romfs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="put the firmware in the board's ROM partition, whose bytecode runs in place "
+        "(default: when the board has one; --no-romfs: on the filesystem)",
+    )
+    p.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for the URL (60)"
     )
     p.add_argument(
@@ -949,6 +1073,8 @@ def read_config(path: Path) -> dict:
             raise DeployError(f"{path}: unknown key {key!r} (known: {', '.join(CONFIG_KEYS)})")
         if key == "keep":
             ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        elif key == "romfs":
+            ok = value is None or isinstance(value, bool)
         elif key in ("delete", "include_unrunnable", "no_compile"):
             ok = isinstance(value, bool)
         elif key in ("http_port",):
@@ -1002,6 +1128,8 @@ def check_local(args: argparse.Namespace, boards) -> Checked:
     mpremote = args.mpremote or find_tool("mpremote")
     if not mpremote:
         raise DeployError("mpremote not found: pip install mpremote")
+    if args.romfs and args.no_compile:
+        raise DeployError("--romfs needs the firmware compiled (.mpy): drop --no-compile")
     mpy_cross = find_tool("mpy-cross")
     emits = None
     if not args.no_compile:
@@ -1059,13 +1187,23 @@ def deploy(args: argparse.Namespace, out) -> int:
             out("warning: no mpy-cross: the site's scripts are not checked before copying")
 
         mp = Mpremote(args.device, checked.mpremote)
+        image = b""  # the firmware's ROMFS image, when it may go to a ROM partition
+        if mpy_cross and args.romfs is not False:
+            image = build_romfs(checked.mpremote, rom_items(items), Path(tmp) / "rom")
         dirs = sorted({d for item in items for d in parents(item.dest)})
         tops = [LIB_DIR] + ([root] if root else [])
         probe = probe_code([item.dest for item in items], tops, dirs)
         stopped = copying = False  # the board's program is stopped / files are being written
         try:
             try:
-                answer = mp.run("exec", probe, timeout=args.answer_timeout)
+                answer = mp.run(
+                    "exec",
+                    probe,
+                    "+",
+                    "exec",
+                    rom_probe_code(len(image)),
+                    timeout=args.answer_timeout,
+                )
             except MpremoteTimeout:
                 # mpremote waits for ever on a pseudo-terminal that does not speak the raw REPL
                 raise DeployError(
@@ -1077,8 +1215,18 @@ def deploy(args: argparse.Namespace, out) -> int:
             # whatever happens, reset it.
             stopped = True
             check_board(args.device, info, checked.emits)
+            rom = use_romfs(args.device, info, args.romfs, image)
+            if rom:  # the firmware goes to the ROM partition; lib/microcgi is then stale
+                in_rom = {item.dest for item in rom_items(items)}
+                items = [item for item in items if item.dest not in in_rom]
             plan = make_plan(items, info, root, args.delete, keep)
             describe_board(args.device, info, plan, out)
+            rom_changed = rom and info.get("rom_sha") != hashlib.sha256(image).hexdigest()
+            if rom:
+                out(describe_rom(info, image, rom_changed, args.dry_run))
+            elif info.get("rom", -1) > 0:
+                why = "--no-romfs" if args.romfs is False else "--no-compile"
+                out(f"romfs: a ROM partition of {info['rom']} bytes, not used ({why})")
             if args.dry_run:
                 report_plan(plan, info, out)
                 check_room(args.device, plan)
@@ -1086,7 +1234,10 @@ def deploy(args: argparse.Namespace, out) -> int:
                 return 0
             check_room(args.device, plan)
             copying = True
-            write_files(mp, plan, Path(tmp) / "stage", out)
+            feed = bool(info.get("watchdog"))
+            if rom_changed:
+                write_romfs(mp, Path(tmp) / "rom.romfs", out, feed)
+            write_files(mp, plan, Path(tmp) / "stage", out, feed=feed)
         except (DeployError, KeyboardInterrupt) as e:
             interrupted = isinstance(e, KeyboardInterrupt)
             if not (stopped or interrupted):
@@ -1111,6 +1262,68 @@ def deploy(args: argparse.Namespace, out) -> int:
             ) from None
     out(f"microcgi is running at {url}")
     return 0
+
+
+def use_romfs(device: str, info: dict, wanted: bool | None, image: bytes) -> bool:
+    """Whether the firmware goes to the board's ROM partition: with --romfs (wanted True)
+    or by itself (None) when the board has one; never with --no-romfs (False) or without
+    an image (--no-compile). Raises DeployError when it cannot go there, or when an
+    earlier ROMFS deploy left microcgi in the partition, where the board would find it
+    before the firmware that this deploy puts on its filesystem."""
+    size = info.get("rom", -1)
+    if wanted and size < 0:
+        raise DeployError(
+            f"--romfs: the board at {device} has no ROMFS (its firmware has no "
+            "vfs.rom_ioctl; docs/boards.md builds one with a ROM partition): deploy "
+            "without --romfs"
+        )
+    if wanted and size == 0:
+        raise DeployError(
+            f"--romfs: the firmware of the board at {device} supports ROMFS but has no ROM "
+            "partition: deploy without --romfs"
+        )
+    rom = bool(image) and size > 0 and wanted is not False
+    if rom and len(image) > size:
+        raise DeployError(
+            f"ROM partition too small: the firmware's ROMFS image is {len(image)} bytes, the "
+            f"board's ROM partition holds {size}: deploy with --no-romfs (the firmware then "
+            "goes to the filesystem)"
+        )
+    if not rom and info.get("rom_lib"):
+        why = "--no-romfs" if wanted is False else "--no-compile"
+        raise DeployError(
+            f"the board's ROMFS holds microcgi ({ROM_LIB}), which it imports before "
+            f"lib/microcgi, so a {why} deploy would not run: deploy with --romfs, or "
+            "empty the ROM partition first (mpremote romfs deploy EMPTY_FOLDER)"
+        )
+    return rom
+
+
+def describe_rom(info: dict, image: bytes, changed: bool, dry_run: bool) -> str:
+    size = info.get("rom", 0)
+    where = f"the firmware's ROMFS image ({len(image)} bytes, {size} in the ROM partition)"
+    if not changed:
+        return f"romfs: {where} is on the board already: unchanged"
+    return f"romfs: {where} {'would be' if dry_run else 'is'} written to /rom"
+
+
+def write_romfs(mp: Mpremote, image: Path, out, feed: bool = False) -> None:
+    """`mpremote romfs deploy IMAGE`: the partition is erased and written (a few KB/s over
+    a real UART: base64 of deflated 4 KiB chunks), in deploy's session, after a
+    collection (the probe let go of its results). With `feed`, the board's watchdog is
+    fed just before (see WATCHDOG_CODE); mpremote writes the image without a pause in
+    which to feed it, so the watchdog's timeout must be longer than the write (the ESP32
+    profiles' 30 s is, for a 128 KiB partition)."""
+    size = image.stat().st_size
+    out(f"romfs: writing {size} bytes (mpremote romfs deploy)")
+    forget = "import gc\ngc.collect()\n" + (FEED + "\n" if feed else "")
+    said = mp.run(
+        "exec", forget, "+", "romfs", "deploy", str(image), resume=True, timeout=60 + size / 500
+    )
+    if "ROMFS image deployed" not in said:
+        last = said.strip().splitlines()[-1:] or ["no output"]
+        raise DeployError(f"mpremote romfs deploy failed: {last[0]}")
+    out("romfs: written")
 
 
 def describe_board(device: str, info: dict, plan: Plan, out) -> None:

@@ -15,6 +15,7 @@ SETTINGS = (
     ("cgi", {}, "dict"),  # ".ext" -> interpreter ("" = run the file itself)
     ("cgi_dirs", ["/cgi-bin"], "list"),  # URL prefixes whose executables run, any name
     ("alias", {}, "dict"),  # URL prefix -> a program (run for it all) or a folder (served)
+    ("vhosts", {}, "dict"),  # NAME or NAME:PORT -> its document root (issue 14)
     ("follow_symlinks", True, "bool"),  # False: 403 for a real path leaving ROOT (SPEC 4)
     ("serve_dotfiles", False, "bool"),  # False: 404 for .names, /.well-known/ apart
     ("runner", "subprocess", "str"),
@@ -40,9 +41,16 @@ SETTINGS = (
     ("path_env", "/usr/local/bin:/usr/bin:/bin", "str"),  # PATH given to scripts
     ("env", {}, "dict"),  # extra variables for scripts, added last
     ("access_log", None, "opt"),  # None, "-" (stdout) or a file
+    # "404" -> the URL path of the site's own page for that 4xx or 5xx status, sent as
+    # text/html under the request's document root (microcgi.errorpage)
+    ("error_pages", {}, "dict"),
     # a board's machine.WDT: seconds the loop may go without coming round before the
     # board resets; None or 0: off (CPython has none)
     ("watchdog", None, "optint"),
+    # HTTPS (microcgi.tls): certificate and key files (PEM); both or neither
+    ("tls_cert", None, "opt"),
+    ("tls_key", None, "opt"),
+    ("redirect_http", None, "optint"),  # a plain port answering 301 to https (None: off)
 )
 
 _KINDS = {}
@@ -87,8 +95,8 @@ def _check(key, value, kind):
                 raise ConfigError("%s must be an object of strings" % key)
     if key == "runner" and value not in ("subprocess", "inprocess"):
         raise ConfigError("runner must be subprocess or inprocess")
-    if key == "port" and value > 65535:
-        raise ConfigError("port must be 0..65535")
+    if key in ("port", "redirect_http") and value is not None and value > 65535:
+        raise ConfigError("%s must be 0..65535" % key)
     if key == "alias":
         for prefix in value:
             _check_prefix(key, prefix)
@@ -97,6 +105,24 @@ def _check(key, value, kind):
     elif key == "cgi_dirs":
         for prefix in value:
             _check_prefix(key, prefix)
+    elif key == "error_pages":
+        for status in value:
+            path = value[status]
+            if (
+                not status.isdigit()
+                or not 400 <= int(status) <= 599
+                or path[:1] != "/"
+                or ".." in path.split("/")
+            ):
+                raise ConfigError(
+                    "error_pages: expected STATUS: /PATH with a 4xx or 5xx STATUS, got %r: %r"
+                    % (status, path)
+                )
+    elif key == "vhosts":
+        for name in value:
+            _vhost_key(name)
+            if not value[name]:
+                raise ConfigError("vhosts: %s: no folder given" % name)
 
 
 def _check_prefix(key, prefix):
@@ -104,6 +130,21 @@ def _check_prefix(key, prefix):
     # and "/./" and refuses "..": a prefix holding one of them could never match.
     if prefix[:1] != "/" or "//" in prefix or "/./" in prefix + "/" or "/../" in prefix + "/":
         raise ConfigError("%s: %r must be a URL path starting with /" % (key, prefix))
+
+
+def _vhost_key(name):
+    """A vhosts key as the server looks it up: "name" or "name:port", lower case, no
+    trailing dot (microcgi.vhost.parse_host); ConfigError when it is not NAME[:PORT]."""
+    from microcgi.compat import lazy_call
+    from microcgi.errors import HTTPError
+
+    try:  # (loaded for this call: a board's start-up loads it for good after config.py)
+        host, port = lazy_call("vhost", "parse_host", name.encode())
+    except (HTTPError, UnicodeError):
+        host = ""
+    if not host:
+        raise ConfigError("vhosts: %r is not a host name (NAME or NAME:PORT)" % name)
+    return host if port is None else "%s:%d" % (host, port)
 
 
 def _strip(path):
@@ -115,11 +156,14 @@ def _strip(path):
 
 def normalize(key, value):
     """value as the server uses it: alias and cgi_dirs prefixes without a trailing
-    slash (they match whole path segments), alias targets too ("/" stays)."""
+    slash (they match whole path segments), alias targets and vhosts folders too ("/"
+    stays); vhosts names as microcgi.vhost looks them up."""
     if key == "alias":
         return {_strip(k): _strip(v) or "/" for k, v in value.items()}
     if key == "cgi_dirs":
         return [_strip(p) for p in value]
+    if key == "vhosts":
+        return {_vhost_key(k): _strip(v) or "/" for k, v in value.items()}
     return value
 
 

@@ -102,7 +102,8 @@ def build_environ(req, conn, script, cfg):
 
     Args:
         req: the parsed request (method, target, query, version, headers, body_length).
-        conn: the connection (server_addr, server_port, remote_addr, remote_port).
+        conn: the connection (server_addr, server_port, remote_addr, remote_port; https
+            True over TLS).
         script: the routed script (script_name, filename, path_info, document_root).
         cfg: the configuration (software, path_env, extra_env); missing values take
             the module defaults.
@@ -130,10 +131,12 @@ def build_environ(req, conn, script, cfg):
         if host[0] == "[":
             end = host.find("]")
             if end > 0:
-                name = host[: end + 1]
+                name = host[: end + 1].lower()
         else:
+            # names are case-insensitive, "a.example." is "a.example" (as Apache gives
+            # it): the name a virtual host is chosen by (microcgi.vhost)
             end = host.find(":")
-            name = host if end < 0 else host[:end]
+            name = (host if end < 0 else host[:end]).lower().rstrip(".")
     if not name:
         name = "[" + server_addr + "]" if ":" in server_addr else server_addr
     software = _cfg(cfg, "software", None)
@@ -162,6 +165,10 @@ def build_environ(req, conn, script, cfg):
         REDIRECT_STATUS="200",  # php-cgi's cgi.force_redirect refuses to run without it
         PATH=_cfg(cfg, "path_env", DEFAULT_PATH_ENV),
     )
+    if getattr(conn, "https", False):  # microcgi.tls (as lighttpd and Apache set them)
+        env.update(HTTPS="on", REQUEST_SCHEME="https")
+    else:
+        env.update(REQUEST_SCHEME="http")
     if script.path_info:
         # RFC 3875 section 4.1.6: PATH_INFO mapped the way the server maps any URL path.
         root = script.document_root.rstrip("/")

@@ -8,9 +8,10 @@ import os
 import socket
 import tempfile
 
-from microcgi import http11, routing, server
+from microcgi import errorpage, http11, routing, server
 from microcgi.compat import S_IFMT, S_IFREG, ticks_add, ticks_ms
 from microcgi.errors import Forbidden
+from microcgi.vhost import Hosts
 
 _CACHE_FILE_MAX = 64 * 1024  # files up to this size are kept in memory
 _CACHE_TOTAL = 16 * 1024 * 1024  # ... up to this much in all
@@ -130,19 +131,19 @@ class Connection(server.Connection):
         """server.Connection.error(), with the site's own page for status (--error-page),
         else a small HTML page for a client that accepts text/html (status, reason, one
         sentence; never the message, which may name a path), else plain text."""
+        pages = self.server.cfg.error_pages
+        if pages and str(status) in pages and errorpage.send(self, status, close):
+            return
         req = self.req
         if req is not None:
-            body = _own_page(self.server, status)
-            if body is None:
-                accept = req.header(b"accept")
-                if accept is not None and b"text/html" in accept:
-                    body = _html_error(status)
-            if body is not None:
+            accept = req.header(b"accept")
+            if accept is not None and b"text/html" in accept:
                 if close:
                     self.close_after = True
+                body = _html_error(status)
                 self.respond(status, [(b"Content-Type", b"text/html; charset=utf-8")], body)
                 return
-        super().error(status, msg, close)
+        super().error(status, msg, close)  # (it looks for the site's page again: no harm)
 
     def maybe_done(self):
         self.server.logging = self  # the connection whose line combined_log() may write
@@ -223,7 +224,6 @@ class Connection(server.Connection):
 class Server(server.Server):
     connection = Connection
     logging = None  # the connection at its access log line (combined_log())
-    error_pages = {}  # status -> URL path of the site's own page for it (--error-page)
     one_send = 16 * 1024
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
@@ -231,8 +231,11 @@ class Server(server.Server):
         self.ram_body = cfg.max_body  # (the parser's 413 comes first: _Pending spools)
         if cfg.follow_symlinks:
             self.realpath = None  # nothing to check: routing skips check_inside()
+        # without virtual hosts too: a Host that is not a host name is a 400 (RFC 9112
+        # 3.2), and SERVER_NAME never carries anything else
+        self.vhosts = Hosts(cfg.vhosts, self.root)
         self.real_bases = {}  # ROOT or an alias's folder -> its real path + "/"
-        self.inside = {}  # path -> (st_dev, st_ino, st_ctime_ns) it was found inside with
+        self.inside = {}  # path -> (st_dev, st_ino, st_ctime_ns, base) it was inside with
         self.file_cache = {}
         self.cache_bytes = 0
 
@@ -253,7 +256,9 @@ class Server(server.Server):
         is checked again. A file that is still the same one was inside before.
         """
         st = os.stat(fs)
-        key = (st.st_dev, st.st_ino, st.st_ctime_ns)
+        # base is part of the key: roots may nest (a virtual host's folder or an alias's
+        # inside ROOT), and a path inside the outer one may leave the inner one
+        key = (st.st_dev, st.st_ino, st.st_ctime_ns, base)
         if self.inside.get(fs) == key:
             return
         real_base = self.real_bases.get(base)
@@ -337,7 +342,6 @@ def combined_log(server, write):
     return log
 
 
-_ERROR_PAGE_MAX = 64 * 1024
 _SENTENCES = {
     400: "The request could not be understood.",
     403: "This address is not served.",
@@ -367,24 +371,3 @@ def _html_error(status):
         "</head><body><h1>%d %s</h1>\n<p>%s</p>\n</body></html>\n"
         % (status, reason, status, reason, sentence)
     ).encode()
-
-
-def _own_page(srv, status):
-    """The bytes of the site's page for status (Server.error_pages), or None when there
-    is none or it cannot be read as a regular file of at most 64 KiB."""
-    path = srv.error_pages.get(status)
-    if path is None:
-        return None
-    try:  # O_NONBLOCK: whatever replaced the file (a FIFO) cannot hold up the loop
-        fd = os.open(srv.root + path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if st.st_mode & S_IFMT != S_IFREG or st.st_size > _ERROR_PAGE_MAX:
-            return None
-        return os.read(fd, _ERROR_PAGE_MAX)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)

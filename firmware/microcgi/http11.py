@@ -40,6 +40,7 @@ class Request:
 
     body_length = None  # bytes of body, once known (de-chunked)
     chunked = False
+    root = None  # the document root a virtual host chose (microcgi.vhost)
 
     def __init__(self, method, target, version, headers):
         self.method = method

@@ -38,6 +38,7 @@ class _Task:
 
     paused = False
     end = None  # ticks_ms() past which the script is stopped (script_max_time)
+    stdin = None  # microcgi.upload.Stdin: the body read as it arrives
 
     def __init__(self, runner, job):
         self.runner = runner
@@ -55,6 +56,9 @@ class _Task:
     def feed_body(self, data):
         if self.state == _WAITING:
             self.body.append(bytes(data))
+        elif self.stdin is not None and self.state != _DONE:
+            self.body.append(bytes(data))
+            self.stdin.fed(len(data))
 
     def end_body(self):
         if self.state == _WAITING:
@@ -118,14 +122,19 @@ class _Task:
         self.state = _DONE
         if ended[0] is not None and was != _DONE:
             self.job.on_exit(ended[0], ended[1])
+        if self.stdin is not None:
+            self.body = None
+            self.stdin.finish()  # what the script left of the body is read and dropped
 
     def _run(self, job):
         """step(): None while the script goes on, else (outcome, detail) for job.on_exit."""
         try:
             if self.state == _RUNNABLE:
                 main = self.runner.load(job.filename, job.stamp)
-                stdin = getattr(job, "body_file", None) or io.BytesIO(b"".join(self.body))
-                self.body = None
+                stdin = self.stdin
+                if stdin is None:
+                    stdin = getattr(job, "body_file", None) or io.BytesIO(b"".join(self.body))
+                    self.body = None
                 self.check()
                 result = main(job.environ, stdin, self)
                 if result is not None and hasattr(result, "send"):
@@ -175,6 +184,10 @@ class CallableRunner:
         log: a function taking one line for the error log.
     """
 
+    # a body longer than this is read by the script as it arrives (microcgi.upload),
+    # not held whole first; None: always held (CPython: hostserver spools and holds)
+    stream_over = None
+
     def __init__(self, log=None):
         self.log = log or print
         self.ready = []  # tasks to step at the next tick
@@ -182,7 +195,15 @@ class CallableRunner:
         self.cache = {}  # filename -> (size, mtime, main)
 
     def start(self, job, loop):
-        return _Task(self, job)
+        task = _Task(self, job)
+        over = self.stream_over
+        if over is not None:
+            conn = job.conn
+            length = conn.req.body_length
+            if length is not None and length > over and not conn.req.chunked:
+                task.stdin = lazy_call("upload", "Stdin", task, conn, length, over)
+                task.end_body()  # runnable now: its stdin waits for the body
+        return task
 
     def wants_cpu(self):
         if self.ready:

@@ -20,10 +20,14 @@ _LIST_HEAD = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Index of %s</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;margin:1em auto;max-width:48em;padding:0 .5em}
-h1{font-size:1.2em;word-break:break-all}table{border-collapse:collapse;width:100%%}
+h1{font-size:1.2em;overflow-wrap:anywhere}table{border-collapse:collapse;width:100%%}
 th,td{padding:.3em .4em;text-align:left}td{border-top:1px solid #ddd}
 td+td,th+th{white-space:nowrap;text-align:right;color:#555}a{text-decoration:none}
-td a{display:block;word-break:break-all}</style>
+td a{display:block;overflow-wrap:anywhere}
+@media(max-width:36em){table,tbody{display:block}
+tr{display:grid;grid-template-columns:1fr auto;border-top:1px solid #ddd;padding:.3em 0}
+tr:first-child{border:0}th,td{border:0;padding:0 .4em}tr>:first-child{grid-column:1/-1}
+td+td,th+th{font-size:.85em}tr>:nth-child(2){text-align:left}}</style>
 </head><body><h1>Index of %s</h1>
 <table><tr><th>Name</th><th>Modified (UTC)</th><th>Size</th></tr>
 """
@@ -51,7 +55,7 @@ def listing(url_path, entries, dots=False):
     yield (_LIST_HEAD % (title, title)).encode()
     title = None
     if url_path != "/":
-        yield (_LIST_ROW % ("../", "../", "", "", "-")).encode()
+        yield (_LIST_ROW % ("../", "../", "", "", "")).encode()
     entries = sorted(entries, key=_natural)
     yield from _listing_rows(entries, True, dots)
     yield from _listing_rows(entries, False, dots)

@@ -90,7 +90,7 @@ class _Job:
         self.conn = conn
         self.script_name = script_name
         self.path_info = path_info
-        self.document_root = server.root
+        self.document_root = conn.req.root or server.root  # (a virtual host's)
         self.server_addr = server.addr
         self.server_port = server.port
         self.remote_addr, self.remote_port = conn.remote
@@ -353,6 +353,14 @@ class Connection:
         self.finish()
 
     def error(self, status, msg="", close=False):
+        if self.server.cfg.error_pages:  # the site's own (microcgi.errorpage)
+            try:
+                sent = lazy_call("errorpage", "send", self, status, close)
+            except MemoryError:  # no room to load it: the plain answer
+                sent = False
+            gc.collect()  # the module's heap back at once, in one piece
+            if sent:
+                return
         if close:
             self.close_after = True
         body = b"%d %s\n" % (status, http11.reason_phrase(status).encode())
@@ -663,6 +671,9 @@ class Server:
     # A board's watchdog and Wi-Fi (microcgi.watch): called with ticks_ms() once per
     # turn of the loop; startup.py sets it only when there is something to do.
     hook = None
+    # microcgi.vhost.Hosts: on a board when cfg.vhosts names any (startup.py), on CPython
+    # always (hostserver)
+    vhosts = None
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
         # start-up code (the attributes are set there): a board drops it again
@@ -806,7 +817,7 @@ class Server:
             except OSError:
                 pass
             self.conns.append(conn)
-            self.register(sock, POLLIN, conn)
+            self.register(conn.sock, POLLIN, conn)  # (over TLS, the SSL object)
 
     def file_entry(self, fs, size, mtime, url_path):
         """(size, mtime, etag, encoded validator headers, content or None) of a file.
@@ -836,14 +847,15 @@ class Server:
     def route(self, conn, req, path):
         """Answer req for the decoded URL path: a script, a file or a folder.
 
-        The path names a file under ROOT, or under an alias's folder once the alias's
+        The path names a file under ROOT (or the folder of the virtual host that the
+        request's Host names, microcgi.vhost), or under an alias's folder once the alias's
         prefix is cut off (routing.alias() runs an alias's program itself). One set of
         checks for every route (SPEC 4): a dot name is 404, as if missing
         (routing.hidden() lets /.well-known/ through); anything but a file or a folder is
         403, never opened (a FIFO would block the loop); with follow_symlinks off, a
         real path leaving its root is 403 (hostserver).
         """
-        root = self.root
+        root = self.root if self.vhosts is None else self.vhosts.pick(req)
         sub = path  # the part of path below root
         if self.cfg.alias:
             hit = lazy_call("routing", "alias", self, conn, req, path)

@@ -6,7 +6,7 @@ import select
 import socket
 
 from microcgi import __version__
-from microcgi.compat import const, lazy_call, unload
+from microcgi.compat import S_IFDIR, S_IFMT, const, lazy_call, stat, unload
 
 # keys of config.json that are not server settings
 _BOARD_KEYS = ("board", "network", "wifi", "interpreter", "heap_bytes", "mpy_cross", "runner")
@@ -46,7 +46,7 @@ def load_settings(data):
     cfg.max_connections = 6  # lwIP: 10 sockets, the listener included
     # the one receive and file-chunk buffer: half as big on a small heap
     cfg.buffer_size = 1024 if gc.mem_free() > _ROOMY_HEAP else 512
-    cfg.max_body = 16 * 1024
+    cfg.max_body = 1024 * 1024  # past body_buffer, a script reads it as it comes (upload.py)
     cfg.max_output = cfg.buffer_output = 16 * 1024
     cfg.body_buffer = 8 * 1024  # a chunked body held in RAM (411 beyond)
     cfg.script_max_time = 60
@@ -78,7 +78,11 @@ def start():
     from microcgi.inprocess import CallableRunner
     from microcgi.server import ACCEPT_ROOM, Server
 
-    server = Server(cfg, CallableRunner())
+    runner = CallableRunner()
+    runner.stream_over = cfg.body_buffer
+    server = Server(cfg, runner)
+    if cfg.vhosts:
+        server.vhosts = _vhosts(cfg.vhosts, server.root)
     host, port = listen(server)
     # The loop's hook (microcgi.watch) when there is something to do: a watchdog (where
     # the port has machine.WDT: not the unix port), a Wi-Fi link to look after. Its
@@ -106,8 +110,29 @@ def start():
         server.entries = {}  # the heads of a few static files are kept
     if host in ("0.0.0.0", ""):
         host = addr if addr not in ("0.0.0.0", "") else "127.0.0.1"
-    print("microcgi %s listening on http://%s:%d/" % (__version__, host, port))
+    scheme = "https" if getattr(cfg, "tls_cert", None) else "http"
+    print("microcgi %s listening on %s://%s:%d/" % (__version__, scheme, host, port))
+    if getattr(server, "redirect_port", None) is not None:
+        print("  redirecting http://%s:%d/ to https" % (host, server.redirect_port))
     return server
+
+
+def _vhosts(roots, root):
+    """The server's microcgi.vhost.Hosts; ValueError when a folder does not exist.
+
+    (Apart from start(): imported there, the module's objects stayed in the heap twice
+    over, about 8 KiB more, measured.)
+    """
+    for name in roots:
+        try:
+            isdir = stat(roots[name])[0] & S_IFMT == S_IFDIR
+        except OSError:
+            isdir = False
+        if not isdir:
+            raise ValueError("vhost %s: %s is not a folder" % (name, roots[name]))
+    from microcgi.vhost import Hosts  # (it stays loaded: every request needs it)
+
+    return Hosts(roots, root)
 
 
 def listen(server):
@@ -116,6 +141,11 @@ def listen(server):
     if not cfg.port and not hasattr(socket.socket, "getsockname"):
         # MicroPython's sockets cannot tell which port the OS picked
         raise ValueError("port 0 needs getsockname(), which this MicroPython lacks: set a port")
+    tls = None
+    if getattr(cfg, "tls_cert", None) or getattr(cfg, "tls_key", None):
+        from microcgi import tls  # HTTPS: stays loaded (its connection class)
+
+        tls.setup(server)  # the certificate first: a bad one leaves no port open
     ai = socket.getaddrinfo(cfg.host, cfg.port, 0, socket.SOCK_STREAM)[0]
     s = socket.socket(ai[0], socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -130,6 +160,8 @@ def listen(server):
     if hasattr(s, "getsockname"):
         server.addr, server.port = s.getsockname()[:2]
     server.register(s, select.POLLIN, server)
+    if tls is not None and cfg.redirect_http is not None:
+        server.redirect_port = tls.redirect(server)
     return server.addr, server.port
 
 

@@ -30,6 +30,7 @@ import time
 import vfs
 
 _ENOSPC = 28
+_ROM_PATH = "/.romfs"  # the ROM partition's bytes (romfs_bytes), not the filesystem's
 _DIR = 0x4000
 
 
@@ -124,7 +125,7 @@ class FlashFS:
             full = _join(path, item[0])
             if item[1] == _DIR:
                 total += self._used(full)
-            else:
+            elif full != _ROM_PATH:
                 total += _blocks(self._fs.stat(full)[6])
         return total
 
@@ -134,7 +135,10 @@ class FlashFS:
     def ilistdir(self, path):
         # (name, type, inode, size), as littlefs gives them
         for item in self._fs.ilistdir(path):
-            size = 0 if item[1] == _DIR else self._fs.stat(_join(path, item[0]))[6]
+            full = _join(path, item[0])
+            if full == _ROM_PATH:
+                continue  # the ROM partition, another part of the chip's flash
+            size = 0 if item[1] == _DIR else self._fs.stat(full)[6]
             yield (item[0], item[1], item[2], size)
 
     def open(self, path, mode):
@@ -178,11 +182,12 @@ def _run(name):
     return True
 
 
-def _measure():
+def _measure(rom):
     # The emulator's calibration: what the start-up keeps in the heap at the point
-    # where main.py would start (the emulator adds that much to the board's heap).
+    # where main.py would start (the emulator adds that much to the board's heap), less
+    # the ROM partition's bytes, which it adds as such.
     gc.collect()
-    print("heap-used", gc.mem_alloc())
+    print("heap-used", gc.mem_alloc() - rom)
 
 
 def _start():
@@ -192,6 +197,11 @@ def _start():
     import network  # noqa: F401
 
     sys.modules["socket"] = _emulator_socket  # "0.0.0.0" is the emulator's --http-host
+    rom = None
+    if os.getenv("MICROCGI_EMU_ROMFS"):  # a firmware with a ROM partition
+        import _emulator_vfs as rom
+
+        sys.modules["vfs"] = rom
 
     mode = os.getenv("MICROCGI_EMU_MODE")
     flash = os.getenv("MICROCGI_EMU_FLASH")
@@ -203,8 +213,10 @@ def _start():
         vfs.mount(vfs.VfsPosix(flash), "/")
     os.chdir("/")
     sys.path[:] = ["", ".frozen", "/lib"]  # an ESP32's
+    if rom is not None and rom._mount():
+        sys.path[2:2] = ["/rom", "/rom/lib"]  # as mp_init() puts them, before /lib
     if mode == "measure":
-        _measure()
+        _measure(len(rom._rom) if rom is not None else 0)
     # As ports/esp32/main.c: main.py runs after a boot.py that did not fail, and only
     # when the board is not in the raw REPL.
     elif _run("boot.py") and mode != "raw":

@@ -53,6 +53,7 @@ ALLOWED = (
     "GATEWAY_INTERFACE SERVER_SOFTWARE SERVER_SIGNATURE SERVER_PROTOCOL SERVER_NAME "
     "SERVER_ADDR SERVER_PORT REMOTE_ADDR REMOTE_PORT REQUEST_METHOD REQUEST_URI QUERY_STRING "
     "SCRIPT_NAME SCRIPT_FILENAME PATH_INFO PATH_TRANSLATED DOCUMENT_ROOT REDIRECT_STATUS "
+    "REQUEST_SCHEME HTTPS "
     "CONTENT_LENGTH CONTENT_TYPE PATH"
 ).split()
 
@@ -99,6 +100,7 @@ def test_environ_is_exactly_the_spec_table():
         "PATH_TRANSLATED": "/srv/www/a b/c",
         "DOCUMENT_ROOT": "/srv/www",
         "REDIRECT_STATUS": "200",
+        "REQUEST_SCHEME": "http",
         "CONTENT_LENGTH": "7",
         "CONTENT_TYPE": "application/x-www-form-urlencoded",
         "HTTP_HOST": "example.com:8080",
@@ -129,6 +131,7 @@ def test_environ_minimal_request():
         "SCRIPT_FILENAME": "/srv/www/s.py",
         "DOCUMENT_ROOT": "/srv/www",
         "REDIRECT_STATUS": "200",
+        "REQUEST_SCHEME": "http",
         "PATH": "/usr/local/bin:/usr/bin:/bin",
     }
 
@@ -187,7 +190,10 @@ def test_environ_server_name():
         # (Host value or None, bound address, SERVER_NAME)
         (b"example.com", "127.0.0.1", "example.com"),
         (b"example.com:8080", "127.0.0.1", "example.com"),
-        (b"Example.COM", "127.0.0.1", "Example.COM"),
+        # issue 14: compared case-insensitively, without a trailing dot (a virtual
+        # host's name), as Apache gives it
+        (b"Example.COM", "127.0.0.1", "example.com"),
+        (b"a.Example.:8080", "127.0.0.1", "a.example"),
         (b"10.0.0.1:81", "127.0.0.1", "10.0.0.1"),
         # RFC 3875 4.1.14: an IPv6 literal keeps its brackets, loses its port.
         (b"[::1]:8080", "127.0.0.1", "[::1]"),

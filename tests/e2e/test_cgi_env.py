@@ -37,6 +37,7 @@ def base_env(server, root, client, **changes):
         "SCRIPT_FILENAME": str(root / "cgi-bin" / "dump_env.py"),
         "DOCUMENT_ROOT": str(root),
         "REDIRECT_STATUS": "200",
+        "REQUEST_SCHEME": "http",
         "PATH": SAFE_PATH,
         "HTTP_HOST": "127.0.0.1:%d" % server.port,
     }

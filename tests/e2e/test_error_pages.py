@@ -75,3 +75,38 @@ def test_bad_error_pages_are_start_up_errors(tmp_path):
         result = _cli(root, "--port", "0", "--error-page", arg)
         assert result.returncode == 2, (arg, result.stderr)
         assert says in result.stderr and result.stderr.count("\n") == 1, (arg, result.stderr)
+
+
+def test_bad_error_pages_in_the_config_file(tmp_path):
+    root = _site(tmp_path)
+    for pages, says in [
+        ({"200": "/404.html"}, "error_pages: expected STATUS: /PATH"),
+        ({"404": "404.html"}, "error_pages: expected STATUS: /PATH"),
+        ({"404": "/gone.html"}, "error page 404=/gone.html: no such file under"),
+        ({"404": 7}, "error_pages must be an object of strings"),
+    ]:
+        config = tmp_path / "c.json"
+        config.write_text(json.dumps({"error_pages": pages}))
+        result = _cli(root, "--port", "0", "--config", config)
+        assert result.returncode == 2, (pages, result.stderr)
+        assert says in result.stderr and result.stderr.count("\n") == 1, (pages, result.stderr)
+
+
+def test_a_large_page_is_sent_from_the_file_and_head_has_none(serve, tmp_path):
+    # issue 13: sent as a static file is (the 64 KiB it was once read into memory whole
+    # is no bound any more)
+    root = _site(tmp_path)
+    page = b"<p>" + b"x" * (200 * 1024) + b"</p>\n"
+    (root / "big.html").write_bytes(page)
+    server = serve(root, "--error-page", "404=/big.html", "--error-page", "405=/404.html")
+    status, headers, body = request(server.port, "GET", "/nothing")
+    assert (status, body) == (404, page)
+    assert headers["content-length"] == [str(len(page))]
+    status, headers, body = request(server.port, "HEAD", "/nothing")
+    assert (status, body) == (404, b"") and headers["content-length"] == [str(len(page))]
+    status, _, body = request(server.port, "POST", "/a.txt", body=b"x")
+    assert (status, body) == (405, b"<h1>our own 404</h1>\n")
+    # a page that went away since the start: the built-in answer
+    (root / "404.html").unlink()
+    status, _, body = request(server.port, "POST", "/a.txt", BROWSER, body=b"x")
+    assert status == 405 and b"<h1>405 Method Not Allowed</h1>" in body

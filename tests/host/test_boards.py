@@ -16,13 +16,13 @@ from microcgi.config import SETTINGS
 from microcgi_host import board_emulator, boards, cli
 
 REPO = Path(__file__).resolve().parent.parent.parent
-PROFILES = ("desktop", "esp32", "esp32s3-psram", "raspberry-pi", "rp2-pico-w")
+PROFILES = ("desktop", "esp32", "esp32-romfs", "esp32s3-psram", "raspberry-pi", "rp2-pico-w")
 # lwIP's limits (boards/README.md): an ESP32 has 10 sockets, the listener included; the
 # Pico W's raw-API lwIP has 5 TCP control blocks for connections (listeners apart).
-SOCKETS = {"esp32": 10, "esp32s3-psram": 10, "rp2-pico-w": 5 + 1}
+SOCKETS = {"esp32": 10, "esp32-romfs": 10, "esp32s3-psram": 10, "rp2-pico-w": 5 + 1}
 
 
-def test_the_five_profiles_load():
+def test_the_profiles_load():
     assert boards.profile_names() == list(PROFILES)
     for name in PROFILES:
         profile = boards.load_profile(name)
@@ -36,6 +36,17 @@ def test_esp32_is_an_esp32_without_psram():
     assert p.heap_bytes == 111936  # 56 KB at boot, grown once (micropython PR 13219)
     assert p.flash_bytes == 2 * 1024 * 1024  # the vfs partition of partitions-4MiB.csv
     assert p.settings["root"] == "www" and p.settings["port"] == 80
+    assert p.romfs_bytes == 0  # the stock firmware has no ROM partition
+
+
+def test_esp32_romfs_is_the_esp32_with_a_rom_partition():
+    p, stock = boards.load_profile("esp32-romfs"), boards.load_profile("esp32")
+    assert p.romfs_bytes == 0x20000  # romfs of ports/esp32/partitions-4MiB-romfs.csv
+    assert (p.heap_bytes, p.flash_bytes, p.settings) == (
+        stock.heap_bytes,
+        stock.flash_bytes,
+        stock.settings,
+    )
 
 
 @pytest.mark.parametrize("name", sorted(SOCKETS))
@@ -49,8 +60,10 @@ def test_buffers_fit_in_half_the_heap(name):
     p = boards.load_profile(name)
     s = p.settings
     # per connection a receive buffer and a file buffer, plus one buffered script
-    # output and one request body at a time
-    worst = s["max_connections"] * 2 * s["buffer_size"] + s["max_output"] + s["max_body"]
+    # output and one request body held at a time (a longer one is read by the script as
+    # it arrives: microcgi.upload)
+    held = s.get("body_buffer", 8 * 1024)
+    worst = s["max_connections"] * 2 * s["buffer_size"] + s["max_output"] + held
     assert worst <= p.heap_bytes // 2
 
 
@@ -63,7 +76,7 @@ def test_cpython_boards_have_no_heap_or_flash():
 
 def test_server_settings_and_board_config():
     settings = boards.server_settings("esp32")
-    assert settings["max_body"] == 16384 and settings["runner"] == "inprocess"
+    assert settings["max_body"] == 1024 * 1024 and settings["runner"] == "inprocess"
     assert "heap_bytes" not in settings and "mpy_cross" not in settings
     config = boards.board_config(boards.load_profile("esp32"), port=8123, wifi={"ssid": "x"})
     assert config["board"] == "esp32" and config["network"] == "wlan"
@@ -99,6 +112,8 @@ def write_profile(tmp_path, **changes):
         ({"mpy_cross": "-O2"}, "mpy_cross must be a list of strings"),
         ({"mpy_cross": ["-march=xtensawin"]}, "mpy_cross flag '-march=xtensawin' is not allowed"),
         ({"interpreter": "cpython", "runner": "subprocess"}, "heap_bytes must be null"),
+        ({"romfs_bytes": -4096}, "romfs_bytes must be an integer >= 0"),
+        ({"romfs_bytes": 5000}, "romfs_bytes must be a multiple of 4096"),
     ],
 )
 def test_a_bad_profile_is_one_line_naming_file_and_key(tmp_path, changes, message):
@@ -138,8 +153,8 @@ def test_serve_board_esp32_applies_its_limits(serve, tmp_path):
     server = serve(tmp_path, "--board", "esp32")
     status, _, body = request(server.port, "GET", "/")
     assert (status, body) == (200, b"hi")
-    # the profile's max_body is 16 KiB
-    status, _, _ = request(server.port, "POST", "/", body=b"x" * 16385)
+    # the profile's max_body is 1 MiB
+    status, _, _ = request(server.port, "POST", "/", body=b"x" * (1024 * 1024 + 1))
     assert status == 413
 
 
@@ -152,6 +167,25 @@ def test_board_command_refuses_a_cpython_board(capsys):
 def test_board_command_unknown_profile(capsys):
     assert cli.main(["board", "esp8266"]) == 2
     assert "no board profile 'esp8266'" in capsys.readouterr().err
+
+
+def test_board_command_refuses_a_rom_partition_of_part_sectors(capsys):
+    assert cli.main(["board", "esp32", "--romfs-size", "5000"]) == 2
+    assert "--romfs-size must be a multiple of 4096" in capsys.readouterr().err
+
+
+def test_a_rom_partition_file_keeps_its_image(tmp_path):
+    """make_partition: a new partition is erased; a resized one keeps the bytes it had."""
+    path = tmp_path / ".romfs"
+    board_emulator.make_partition(path, 8192)
+    assert path.read_bytes() == b"\xff" * 8192
+    path.write_bytes(b"\xd2\xcd\x31image" + b"\xff" * (8192 - 8))
+    board_emulator.make_partition(path, 16384)
+    data = path.read_bytes()
+    assert len(data) == 16384 and data.startswith(b"\xd2\xcd\x31image")
+    assert data[8:] == b"\xff" * (16384 - 8)
+    board_emulator.make_partition(path, 4096)
+    assert path.read_bytes() == data[:4096]
 
 
 def test_wifi_option():

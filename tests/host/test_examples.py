@@ -56,6 +56,7 @@ def cgi_environ(script, method="GET", query="", body=None, content_type=None, **
         "SCRIPT_FILENAME": str(script),
         "DOCUMENT_ROOT": str(WWW),
         "REDIRECT_STATUS": "200",
+        "REQUEST_SCHEME": "http",
         "HTTP_HOST": "127.0.0.1:8080",
         "PATH": SAFE_PATH,
     }

@@ -37,6 +37,7 @@ ALLOWED_MODULES = {
     "network",  # board only (main.py); host/ has a stand-in for the emulator
     "machine",  # board only
     "ntptime",  # board only: sets the clock so responses get a Date header
+    "ssl",  # tls.py only, imported when HTTPS is configured (unix port, ESP32, Pico W)
     "microcgi",
 }
 # CPython-only fallbacks that compat.py may import inside an `except` branch.

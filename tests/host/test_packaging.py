@@ -160,3 +160,22 @@ def test_board_emulator(installed, tmp_path):
         assert os.path.exists(match[1])
     finally:
         _stop(proc)
+
+
+def test_sdist_has_the_documents_readme_links_to(dist):
+    # issue 13: with no public address for [project.urls] yet (pyproject.toml says what a
+    # maintainer adds), the documentation travels in the sdist, where README.md's
+    # relative links find it
+    import tarfile
+
+    with tarfile.open(dist["sdist"]) as tar:
+        names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+        info = tar.extractfile(next(n for n in tar.getnames() if n.endswith("/PKG-INFO")))
+        metadata = info.read().decode()
+    links = set(re.findall(r"\]\(((?:docs|examples)/[^)#\s]+)", (REPO / "README.md").read_text()))
+    assert links and "docs/security.md" in links
+    assert sorted(links - names) == []
+    # no made-up address: every Project-URL there is has to be a real one
+    for line in metadata.splitlines():
+        if line.startswith("Project-URL:"):
+            assert "HOST" not in line and "example" not in line, line
