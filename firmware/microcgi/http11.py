@@ -317,12 +317,7 @@ class RequestParser:
                     raise ProtocolError("bad Content-Length")
                 length = int(value)
             elif name == b"transfer-encoding":
-                if version == "HTTP/1.0" or req.chunked or value.lower() != b"chunked":
-                    # RFC 9112 6.1: on HTTP/1.0 the framing is faulty (400)
-                    raise ProtocolError(
-                        "unsupported Transfer-Encoding", 400 if version == "HTTP/1.0" else 501
-                    )
-                req.chunked = True
+                lazy_call("chunked", "framing", req, value)  # its checks; req.chunked
             elif name == b"connection":
                 for token in value.lower().split(b","):
                     token = token.strip()
