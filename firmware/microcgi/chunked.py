@@ -16,6 +16,16 @@ _MAX_CHUNK_LINE = const(1024)
 _HEXDIG = b"0123456789abcdefABCDEF"
 
 
+def framing(req, value):
+    """http11: a Transfer-Encoding header of request req: chunked once, on HTTP/1.1 only
+    (RFC 9112 6.1: on HTTP/1.0 the framing is faulty, 400); anything else is 501."""
+    if req.version == "HTTP/1.0" or req.chunked or value.lower() != b"chunked":
+        raise ProtocolError(
+            "unsupported Transfer-Encoding", 400 if req.version == "HTTP/1.0" else 501
+        )
+    req.chunked = True
+
+
 def read_chunked(p):
     """The next event of parser p in a chunked body: Data, END or NEED_DATA."""
     while True:

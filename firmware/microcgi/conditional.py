@@ -1,9 +1,9 @@
 # Conditional and range requests on static files (RFC 9110 sections 13 and 14):
-# static.evaluate(), the HTTP-date parser, and the answers (304, 416, 206) for
-# server.Connection.send_file(). Apart from server.py and static.py so that a board
-# loads this code only for a request that carries If-None-Match, If-Modified-Since or
-# Range (the server drops it again afterwards). A Range with several ranges loads
-# microcgi.byteranges too.
+# evaluate() (the answer to a static GET or HEAD), the HTTP-date parser, and the
+# answers (304, 416, 206) for server.Connection.send_file(). Apart from server.py and
+# static.py so that a board loads this code only for a request that carries
+# If-None-Match, If-Modified-Since or Range (the server drops it again afterwards). A
+# Range with several ranges loads microcgi.byteranges too.
 from microcgi.compat import MONTHS, lazy_call
 
 
@@ -128,7 +128,7 @@ def _range(value, size):
 
 
 def evaluate(method, get_header, size, mtime, tag):
-    """static.evaluate(): decide the answer to a GET or HEAD of a static file.
+    """Decide the answer to a GET or HEAD of a static file.
 
     Preconditions are evaluated in RFC 9110 section 13.2.2 order, then Range:
       1. If-None-Match (weak comparison; "*" matches any existing file) -> 304.
@@ -137,13 +137,10 @@ def evaluate(method, get_header, size, mtime, tag):
          (or a list of dates) is ignored.
       3. Range, for GET only (HEAD and others ignore it, section 14.2), and only when
          there is no If-Range or If-Range matches (strong ETag match, or the exact
-         Last-Modified date). A byte range: "a-b" (b clamped to size - 1), "a-",
-         "-n" (the last n bytes; all of them if n > size). A first-pos at or beyond
-         the end, or "-0", is unsatisfiable: left out of a list, 416 when none is
-         left. Several ranges: joined when they overlap or touch; one range left
-         is a plain 206, else a multipart/byteranges one. More than 16
-         ranges, ranges adding up to more than the file, another unit or a
-         malformed value -> the whole file (200), as the RFC allows.
+         Last-Modified date). One byte range: "a-b" (b clamped to size - 1), "a-",
+         "-n" (the last n bytes; all of them if n > size). Several ranges, another
+         unit or a malformed value -> the whole file (200), as the RFC allows.
+         A first-pos at or beyond the end, or "-0" -> 416.
     If-Match and If-Unmodified-Since are not evaluated: a static GET/HEAD would only
     turn a success into 412, and the server offers no unsafe methods on files.
 
@@ -153,8 +150,7 @@ def evaluate(method, get_header, size, mtime, tag):
         size, mtime: the file's size in bytes and its unix mtime.
         tag: the file's etag(size, mtime).
     Returns:
-        (200, 0, size), (206, start, end_exclusive), (304, 0, 0) or (416, 0, 0);
-        several ranges: (206, None, [(start, end_exclusive), ...]).
+        (200, 0, size), (206, start, end_exclusive), (304, 0, 0) or (416, 0, 0).
     """
     if isinstance(method, str):
         method = method.encode()

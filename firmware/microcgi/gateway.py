@@ -7,7 +7,7 @@
 # Both runners (host/subprocess_runner.py, runner.CallableRunner) produce the same raw CGI
 # output, so this one parser serves both, as Go's net/http/cgi host.go does for child.go.
 from microcgi import __version__
-from microcgi.compat import const
+from microcgi.compat import const, lazy_call
 from microcgi.errors import ScriptError
 from microcgi.http11 import split_field
 
@@ -237,23 +237,8 @@ def parse_script_headers(block):
         if lname == b"status":
             if status is not None:
                 raise ScriptError("cgi: repeated Status header")
-            # RFC 3875 6.3.3: Status = "Status:" status-code SP reason-phrase; the reason
-            # is optional here, the code exactly three digits, 200-599 (Go host.go also
-            # reads three digits, but does not check what follows them). A 1xx is an
-            # interim response: alone it would leave the client waiting for the final
-            # one (curl: "Received HTTP/0.9"), so it is refused like any bogus status.
-            code = value[:3]
-            rest = value[3:]
-            if (
-                len(code) != 3
-                or not code.isdigit()
-                or (rest and rest[0] not in b" \t")
-                or not 200 <= int(code) <= 599
-            ):
-                raise ScriptError("cgi: bogus status %r" % value)
-            status = int(code)
-            rest = rest.strip(b" \t")
-            reason = _text(rest) if rest else None
+            # its checks are loaded when a script sends one (microcgi.tables)
+            status, reason = lazy_call("tables", "script_status", value)
             continue  # not forwarded (SPEC 7.2)
         if lname in _FRAMING:
             continue  # the server owns framing (SPEC 7.4)

@@ -317,12 +317,7 @@ class RequestParser:
                     raise ProtocolError("bad Content-Length")
                 length = int(value)
             elif name == b"transfer-encoding":
-                if version == "HTTP/1.0" or req.chunked or value.lower() != b"chunked":
-                    # RFC 9112 6.1: on HTTP/1.0 the framing is faulty (400)
-                    raise ProtocolError(
-                        "unsupported Transfer-Encoding", 400 if version == "HTTP/1.0" else 501
-                    )
-                req.chunked = True
+                lazy_call("chunked", "framing", req, value)  # its checks; req.chunked
             elif name == b"connection":
                 for token in value.lower().split(b","):
                     token = token.strip()
@@ -357,16 +352,12 @@ class RequestParser:
         return req
 
 
-# The reason phrases (RFC 9110 section 15) of the statuses the server answers with
-# itself, as one string (one object, not a dict of ~40); every other one is in
-# microcgi.tables, which a board loads when a script sends such a status.
+# The reason phrases (RFC 9110 section 15) of the statuses most answers have, as one
+# string (one object, not a dict); every other one is in microcgi.tables, which a board
+# loads when a response needs it (a failure, a redirect, a range: the rarer answers).
 _REASONS = (
-    "\n200 OK\n206 Partial Content\n301 Moved Permanently\n302 Found\n304 Not Modified"
-    "\n400 Bad Request\n403 Forbidden\n404 Not Found\n405 Method Not Allowed"
-    "\n408 Request Timeout\n413 Content Too Large\n414 URI Too Long"
-    "\n416 Range Not Satisfiable\n431 Request Header Fields Too Large"
-    "\n500 Internal Server Error\n501 Not Implemented\n503 Service Unavailable"
-    "\n504 Gateway Timeout\n505 HTTP Version Not Supported\n"
+    "\n200 OK\n304 Not Modified\n400 Bad Request\n403 Forbidden\n404 Not Found"
+    "\n500 Internal Server Error\n503 Service Unavailable\n"
 )
 
 

@@ -1,7 +1,8 @@
 # The server's rarely used paths, apart from server.py so that a board loads them
 # only while a request needs one (compat.lazy_call() drops them again afterwards):
 # directory redirects and listings, OPTIONS *, local redirects of scripts (RFC 3875
-# 6.2.2), the access-log line and the server's end (failures: microcgi.failed).
+# 6.2.2), the access-log line, the 503 of a client with no room and the server's end
+# (failures: microcgi.failed).
 # Conditional and range answers for static files are in microcgi.conditional.
 import os
 
@@ -135,3 +136,18 @@ def close(server):
         server.unregister(server.sock)
         server.sock.close()
         server.sock = None
+
+
+def refuse(sock):
+    """server.Server.on_poll(): no room for one more client (the caller closes sock)."""
+    from microcgi.server import SERVER_LINE
+
+    try:
+        sock.send(
+            b"HTTP/1.1 503 Service Unavailable\r\n"
+            + SERVER_LINE
+            + b"Content-Type: text/plain\r\nContent-Length: 25\r\n"
+            + b"Connection: close\r\nRetry-After: 1\r\n\r\n503 too many connections\n"
+        )
+    except OSError:
+        pass

@@ -33,6 +33,7 @@ _MAX_PIPELINE = const(65536)  # bytes read ahead of the request being answered
 ACCEPT_ROOM = const(6144)  # free heap wanted before one more client is accepted,
 _FEW = const(2)  # once this many are connected (ACCEPT_ROOM: startup.py reads it too)
 _JOIN_BELOW = const(512)  # a script's writes shorter than this are joined (ScriptOutput)
+_ENTRIES = const(8)  # file_entry()s kept on a roomy heap (Server.entries)
 _OWN_DATE = const(1)  # bits of a script's own headers (gateway.parse_script_headers):
 _OWN_SERVER = const(2)  # it sent Date, Server (head() then leaves out the server's)
 _mem_free = getattr(gc, "mem_free", None)  # MicroPython
@@ -41,13 +42,6 @@ _SCRIPT_EXTS = (".sh", ".php", ".pl", ".cgi", ".py")  # never served as files
 # TCP_NODELAY by the port's own numbers where it names them (the Pico W's lwIP socket:
 # 0x40 since MicroPython 1.23), else Linux's and the ESP32's (level 6, option 1)
 _NODELAY = (getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1))
-
-_REFUSED = (
-    b"HTTP/1.1 503 Service Unavailable\r\n"
-    + SERVER_LINE
-    + b"Content-Type: text/plain\r\nContent-Length: 25\r\n"
-    + b"Connection: close\r\nRetry-After: 1\r\n\r\n503 too many connections\n"
-)
 
 # connection phases
 _NEW = const(-1)  # accepted, nothing received yet
@@ -310,14 +304,24 @@ class Connection:
         if empty:
             length = None
             chunked = False
-        if req is None or not req.keep_alive or (length is None and not chunked and not empty):
+        server = self.server
+        if (
+            req is None
+            or not req.keep_alive
+            or (length is None and not chunked and not empty)
+            # Clients wait for heap (or descriptors) in the listen backlog, or soon will
+            # (the rule of on_poll()): this connection makes room once answered, and its
+            # client queues up again. Keep-alive then needs no more heap than a new
+            # connection per request (docs/performance.md, (c) and (b)).
+            or server.paused
+            or (server.tight and len(server.conns) > _FEW and _mem_free() < ACCEPT_ROOM)
+        ):
             self.close_after = True
         parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason.encode())]
         if not own & _OWN_SERVER:
             parts.append(SERVER_LINE)
         t = None if own & _OWN_DATE else compat.unix_time()
         if t is not None:  # a board may not know the time (SPEC 3)
-            server = self.server
             if t != server.date[0]:
                 server.date = (t, b"Date: " + compat.http_date(t) + b"\r\n")
             parts.append(server.date[1])
@@ -654,8 +658,12 @@ class Server:
 
     connection = Connection  # the class of a connection (hostserver has its own)
     # A script's body up to this size goes out with its head, in one send(). Not on
-    # a board (hostserver sets it): the joined copy costs more heap than a send().
+    # a small board's heap, where the joined copy costs more than a send() (startup.py
+    # sets it on a roomy one; hostserver too).
     one_send = -1
+    # A roomy board's heap keeps the file_entry() of a few files (startup.py makes it a
+    # dict; hostserver has a cache of its own)
+    entries = None
     # The heap is checked before each accept (MicroPython). gc.mem_free() walks the whole
     # heap: startup.py turns the check off for a heap with room for every connection.
     tight = _mem_free is not None
@@ -668,33 +676,8 @@ class Server:
     vhosts = None
 
     def __init__(self, cfg, runner=None, log=None, access_log=None, realpath=None):
-        self.cfg = cfg
-        self.runner = runner
-        self.log = log or print
-        self.access_log = access_log
-        self.realpath = realpath
-        root = cfg.root
-        while len(root) > 1 and root.endswith("/"):
-            root = root[:-1]
-        self.root = root
-        self.poller = select.poll()
-        self.handlers = {}
-        self.conns = []
-        self.sock = None
-        self.addr = cfg.host
-        self.port = cfg.port
-        # One buffer for all connections: what recv() puts in it is copied into the
-        # connection's parser at once, and a file chunk is sent before the next recv.
-        self.view = memoryview(bytearray(cfg.buffer_size))
-        self.header_ms = int(cfg.header_timeout * 1000)  # the timeouts as deadlines want them
-        self.ram_body = cfg.body_buffer  # a chunked body held in RAM (hostserver: spooled)
-        self.keepalive_ms = int(cfg.keepalive_timeout * 1000)
-        self.date = (-1, b"")  # (second, its Date header line)
-        self._ipoll = getattr(self.poller, "ipoll", None)
-        self.paused = False  # not accepting for want of memory
-        self.processing = None  # the connection in process() (see there)
-        # (socket, buffer) -> bytes read; MicroPython sockets have readinto() only
-        self.recv_into = getattr(socket.socket, "recv_into", None) or socket.socket.readinto
+        # start-up code (the attributes are set there): a board drops it again
+        lazy_call("startup", "init", self, cfg, runner, log, access_log, realpath)
 
     # ---- the loop's registry (used by runners too) -------------------------
 
@@ -807,6 +790,7 @@ class Server:
                 if err in (23, 24):  # ENFILE, EMFILE (not in MicroPython's errno)
                     # The listener stays readable: polling it would spin. It waits, as
                     # above, or for host/cli.py's retry; one log line until it is done.
+                    # (Here, not in a module loaded for it: that needs a descriptor.)
                     self.starved = True
                     self.poller.modify(self.sock, 0)
                     self.paused = True
@@ -823,8 +807,8 @@ class Server:
                     gc.collect()
             if conn is None:
                 try:
-                    sock.send(_REFUSED)
-                except OSError:
+                    lazy_call("rare", "refuse", sock)  # 503 too many connections
+                except Exception:  # noqa: BLE001 - no heap or descriptor to load it
                     pass
                 sock.close()
                 continue
@@ -840,13 +824,23 @@ class Server:
 
         content is the whole file when it is at hand (hostserver's cache), else None.
         """
+        cache = self.entries
+        if cache is not None:
+            entry = cache.get(fs)
+            if entry is not None and entry[0] == size and entry[1] == mtime:
+                return entry
         tag = static.etag(size, mtime)
         raw = b"Content-Type: %s\r\nLast-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n" % (
             static.mime_type(url_path),
             compat.http_date(mtime),
             tag,
         )
-        return (size, mtime, tag, raw, None)
+        entry = (size, mtime, tag, raw, None)
+        if cache is not None:
+            if len(cache) >= _ENTRIES:
+                cache.clear()
+            cache[fs] = entry
+        return entry
 
     # ---- routing (SPEC 2, 4, 5) --------------------------------------------
 

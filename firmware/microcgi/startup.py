@@ -11,7 +11,8 @@ from microcgi.compat import S_IFDIR, S_IFMT, const, lazy_call, stat, unload
 # keys of config.json that are not server settings
 _BOARD_KEYS = ("board", "network", "wifi", "interpreter", "heap_bytes", "mpy_cross", "runner")
 _GC_START = const(2048)  # bytes allocated between collections while starting
-_GC_SHARE = const(8)  # then this fraction of the free heap
+_GC_SHARE = const(8)  # then this fraction of the free heap,
+_GC_ROOMY = const(128 * 1024)  # or half of it when this much or more is free
 _ROOMY_HEAP = const(80 * 1024)  # free heap (while starting) for 1 KiB buffers
 
 
@@ -100,12 +101,17 @@ def start():
         server.hook = lazy_call("watch", "start", wdt, cfg.watchdog, wifi)
     # And while serving, well before the heap is full, for the same reason (what
     # stays: a connection's objects, a compiled script), but after a fraction of
-    # what is free, so that a roomy heap pays almost nothing for it.
+    # what is free, so that a roomy heap pays almost nothing for it: with a half
+    # instead of an eighth, a roomy heap's keep-alive request costs a tenth less CPU
+    # (docs/performance.md).
     gc.collect()
     free = gc.mem_free()
-    gc.threshold(free // _GC_SHARE)
+    gc.threshold(free // (2 if free >= _GC_ROOMY else _GC_SHARE))
     if free >= cfg.max_connections * ACCEPT_ROOM:
-        server.tight = False  # set only then: one attribute less on a small heap
+        # set only then: attributes less on a small heap
+        server.tight = False
+        server.one_send = 512  # a script's small body leaves with its head
+        server.entries = {}  # the heads of a few static files are kept
     if host in ("0.0.0.0", ""):
         host = addr if addr not in ("0.0.0.0", "") else "127.0.0.1"
     scheme = "https" if getattr(cfg, "tls_cert", None) else "http"
@@ -161,3 +167,34 @@ def listen(server):
     if tls is not None and cfg.redirect_http is not None:
         server.redirect_port = tls.redirect(server)
     return server.addr, server.port
+
+
+def init(server, cfg, runner, log, access_log, realpath):
+    """server.Server.__init__(): every attribute a server starts with."""
+    server.cfg = cfg
+    server.runner = runner
+    server.log = log or print
+    server.access_log = access_log
+    server.realpath = realpath
+    root = cfg.root
+    while len(root) > 1 and root.endswith("/"):
+        root = root[:-1]
+    server.root = root
+    server.poller = select.poll()
+    server.handlers = {}
+    server.conns = []
+    server.sock = None
+    server.addr = cfg.host
+    server.port = cfg.port
+    # One buffer for all connections: what recv() puts in it is copied into the
+    # connection's parser at once, and a file chunk is sent before the next recv.
+    server.view = memoryview(bytearray(cfg.buffer_size))
+    server.header_ms = int(cfg.header_timeout * 1000)  # the timeouts as deadlines want them
+    server.ram_body = cfg.body_buffer  # a chunked body held in RAM (hostserver: spooled)
+    server.keepalive_ms = int(cfg.keepalive_timeout * 1000)
+    server.date = (-1, b"")  # (second, its Date header line)
+    server._ipoll = getattr(server.poller, "ipoll", None)
+    server.paused = False  # not accepting for want of memory
+    server.processing = None  # the connection in process() (see there)
+    # (socket, buffer) -> bytes read; MicroPython sockets have readinto() only
+    server.recv_into = getattr(socket.socket, "recv_into", None) or socket.socket.readinto

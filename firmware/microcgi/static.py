@@ -39,15 +39,6 @@ def decode_path(raw_path):
     return lazy_call("urlpath", "decode_path", raw_path)
 
 
-def quote_path(s):
-    """Percent-encode s (str) for a URL path: RFC 3986 unreserved characters and "/"
-    stay, every other UTF-8 byte becomes %XX. Raises UnicodeError for a str that
-    has no UTF-8 form (CPython's surrogate-escaped file names)."""
-    from microcgi.urlpath import quote_path
-
-    return quote_path(s)
-
-
 # --- MIME types ---------------------------------------------------------------------
 
 _OCTET = b"application/octet-stream"
@@ -89,31 +80,3 @@ CONDITIONAL = (b"if-none-match", b"if-modified-since", b"range")
 def etag(size, mtime):
     """Strong entity-tag for a file: b'"<mtime hex>-<size hex>"' (RFC 9110 section 8.8.3)."""
     return b'"%x-%x"' % (int(mtime), int(size))
-
-
-def evaluate(method, get_header, size, mtime, tag):
-    """Decide the answer to a GET or HEAD of a static file.
-
-    Preconditions are evaluated in RFC 9110 section 13.2.2 order, then Range:
-      1. If-None-Match (weak comparison; "*" matches any existing file) -> 304.
-         When it is present, If-Modified-Since is not looked at (section 13.1.3).
-      2. If-Modified-Since, an IMF-fixdate; mtime <= date -> 304. An invalid date
-         (or a list of dates) is ignored.
-      3. Range, for GET only (HEAD and others ignore it, section 14.2), and only when
-         there is no If-Range or If-Range matches (strong ETag match, or the exact
-         Last-Modified date). One byte range: "a-b" (b clamped to size - 1), "a-",
-         "-n" (the last n bytes; all of them if n > size). Several ranges, another
-         unit or a malformed value -> the whole file (200), as the RFC allows.
-         A first-pos at or beyond the end, or "-0" -> 416.
-    If-Match and If-Unmodified-Since are not evaluated: a static GET/HEAD would only
-    turn a success into 412, and the server offers no unsafe methods on files.
-
-    Args:
-        method: the request method, bytes or str ("GET", "HEAD"); other methods get 200.
-        get_header: function(lower-case name bytes) -> value bytes or None.
-        size, mtime: the file's size in bytes and its unix mtime.
-        tag: the file's etag(size, mtime).
-    Returns:
-        (200, 0, size), (206, start, end_exclusive), (304, 0, 0) or (416, 0, 0).
-    """
-    return lazy_call("conditional", "evaluate", method, get_header, size, mtime, tag)

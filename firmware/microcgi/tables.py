@@ -1,6 +1,7 @@
 # Reference tables a board keeps on flash until asked for (compat.lazy_call() loads
 # this module for one lookup): every reason phrase of RFC 9110 section 15 and the
-# less common MIME types. http11.py and static.py hold the common entries.
+# less common MIME types (http11.py and static.py hold the common entries), and the
+# checks of a script's Status header (gateway.py).
 
 # RFC 9110 section 15, one "\nNNN phrase" per status
 _REASONS = (
@@ -51,3 +52,27 @@ def mime_type(ext):
         return None
     i += len(ext) + 2
     return _MIME[i : _MIME.find(";", i)].replace("|", "; ").encode()
+
+
+def script_status(value):
+    """(status, reason) of a script's Status header value (gateway.parse_script_headers()):
+    reason is None when the script gave none. Raises ScriptError when it is bogus."""
+    from microcgi.errors import ScriptError
+    from microcgi.gateway import _text
+
+    # RFC 3875 6.3.3: Status = "Status:" status-code SP reason-phrase; the reason
+    # is optional here, the code exactly three digits, 200-599 (Go host.go also
+    # reads three digits, but does not check what follows them). A 1xx is an
+    # interim response: alone it would leave the client waiting for the final
+    # one (curl: "Received HTTP/0.9"), so it is refused like any bogus status.
+    code = value[:3]
+    rest = value[3:]
+    if (
+        len(code) != 3
+        or not code.isdigit()
+        or (rest and rest[0] not in b" \t")
+        or not 200 <= int(code) <= 599
+    ):
+        raise ScriptError("cgi: bogus status %r" % value)
+    rest = rest.strip(b" \t")
+    return int(code), (_text(rest) if rest else None)

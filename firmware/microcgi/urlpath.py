@@ -98,7 +98,9 @@ def decode_path(raw_path):
 
 
 def quote_path(s):
-    """static.quote_path() (see there)."""
+    """Percent-encode s (str) for a URL path: RFC 3986 unreserved characters and "/"
+    stay, every other UTF-8 byte becomes %XX. Raises UnicodeError for a str that
+    has no UTF-8 form (CPython's surrogate-escaped file names)."""
     out = bytearray()
     for c in s.encode("utf-8"):
         if 0x61 <= c <= 0x7A or 0x41 <= c <= 0x5A or 0x30 <= c <= 0x39 or c in b"-._~/":

@@ -1,7 +1,7 @@
 # Static files, the pure half (SPEC section 4). Runs under pytest and MicroPython.
 import io
 
-from microcgi import listing, static
+from microcgi import conditional, listing, static, urlpath
 from microcgi.errors import Forbidden, ProtocolError
 
 # --- decode_path ----------------------------------------------------------------------
@@ -155,7 +155,7 @@ QUOTES = (
 
 def test_quote_path():
     for name, want in QUOTES:
-        got = static.quote_path(name)
+        got = urlpath.quote_path(name)
         assert got == want, (name, got, want)
 
 
@@ -163,7 +163,7 @@ def test_quote_path_round_trips_through_decode_path():
     for name, _ in QUOTES:
         if "\\" in name or name == "a/b":
             continue  # decode_path refuses those by design (403 / encoded "/")
-        assert static.decode_path(("/" + static.quote_path(name)).encode()) == "/" + name, name
+        assert static.decode_path(("/" + urlpath.quote_path(name)).encode()) == "/" + name, name
 
 
 def test_html_escape():
@@ -341,7 +341,7 @@ EVALUATE = (
 
 def test_evaluate():
     for method, headers, want in EVALUATE:
-        got = static.evaluate(method, headers.get, SIZE, MTIME, TAG)
+        got = conditional.evaluate(method, headers.get, SIZE, MTIME, TAG)
         assert got == want, (method, headers, got, want)
 
 
@@ -380,12 +380,13 @@ def test_evaluate_several_ranges():
         (b"bytes=" + b",".join([b"%d-%d" % (i * 2, i * 2) for i in range(17)]), WHOLE),
     )
     for spec, want in table:
-        got = static.evaluate(b"GET", {b"range": spec}.get, SIZE, MTIME, TAG)
+        got = conditional.evaluate(b"GET", {b"range": spec}.get, SIZE, MTIME, TAG)
         assert got == want, (spec, got, want)
     # HEAD ignores Range (RFC 9110 14.2); an empty file has no bytes to split
-    assert static.evaluate(b"HEAD", {b"range": b"bytes=0-1,5-6"}.get, SIZE, MTIME, TAG) == WHOLE
+    got = conditional.evaluate(b"HEAD", {b"range": b"bytes=0-1,5-6"}.get, SIZE, MTIME, TAG)
+    assert got == WHOLE
     for spec, want in ((b"bytes=0-1,5-6", UNSATISFIABLE), (b"bytes=-1,-2", (200, 0, 0))):
-        got = static.evaluate(b"GET", {b"range": spec}.get, 0, MTIME, TAG)
+        got = conditional.evaluate(b"GET", {b"range": spec}.get, 0, MTIME, TAG)
         assert got == want, (spec, got)
 
 
@@ -427,7 +428,7 @@ def test_evaluate_empty_file():
         ({b"range": b"bytes=-5"}, (200, 0, 0)),
         ({b"if-none-match": tag}, NOT_MODIFIED),
     ):
-        got = static.evaluate(b"GET", headers.get, 0, MTIME, tag)
+        got = conditional.evaluate(b"GET", headers.get, 0, MTIME, tag)
         assert got == want, (headers, got, want)
 
 
@@ -437,7 +438,7 @@ def test_evaluate_asks_for_lower_case_names():
     def get_header(name):
         asked.append(name)
 
-    assert static.evaluate(b"GET", get_header, SIZE, MTIME, TAG) == WHOLE
+    assert conditional.evaluate(b"GET", get_header, SIZE, MTIME, TAG) == WHOLE
     assert asked, "evaluate() asked for no header"
     for name in asked:
         assert name == name.lower() and isinstance(name, bytes), name
@@ -448,7 +449,7 @@ def test_evaluate_asks_for_lower_case_names():
 def test_evaluate_ranges_stay_inside_the_file():
     for size in (1, 2, 10, 1000):
         for spec in (b"0-", b"-1", b"-9999", b"0-9999", b"5-", b"5-7"):
-            status, start, end = static.evaluate(
+            status, start, end = conditional.evaluate(
                 b"GET", {b"range": b"bytes=" + spec}.get, size, MTIME, TAG
             )
             if status == 206:

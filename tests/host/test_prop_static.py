@@ -122,7 +122,7 @@ def test_decoding_is_stable(raw):
     if result[0] == "error":
         return
     path = result[1]
-    assert decode(static.quote_path(path).encode()) == ("ok", path)
+    assert decode(urlpath.quote_path(path).encode()) == ("ok", path)
 
 
 @SETTINGS
