@@ -20,7 +20,7 @@ DEFAULT_PATH_ENV = "/usr/local/bin:/usr/bin:/bin"  # SPEC section 6
 # Proxy would become HTTP_PROXY, which many HTTP clients read as their proxy
 # (httpoxy, CVE-2016-5385; Go issue 16405). Credentials are no script's business
 # (RFC 3875 4.1.18; issue 14): under a protected prefix, microcgi.auth adds REMOTE_USER.
-_NOT_HTTP_VARS = (b"content-length", b"proxy", b"authorization", b"proxy-authorization")
+_NOT_HTTP_VARS = (b"content-length", b"proxy")
 
 # Script headers the server drops because it owns the framing (SPEC 7.4).
 _FRAMING = (b"connection", b"keep-alive", b"transfer-encoding", b"content-length")
@@ -70,8 +70,8 @@ def _add_headers(env, headers):
             if ctype is None:  # a repeated Content-Type cannot be joined: first wins
                 ctype = value
             continue
-        if name in _NOT_HTTP_VARS or not name:
-            continue
+        if name in _NOT_HTTP_VARS or not name or name.endswith(b"authorization"):
+            continue  # (Authorization and Proxy-Authorization)
         # Like Apache's http2env(), only letters, digits and "-" are exported: a name
         # with "_" could forge another header's variable (X-Foo_Bar vs X-Foo-Bar), and
         # other token characters ("." "+" ...) make names that shells cannot even read.
