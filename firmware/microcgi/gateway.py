@@ -12,7 +12,7 @@ from microcgi.errors import ScriptError
 from microcgi.http11 import split_field
 
 # Module defaults; the server passes its configured limits.
-DEFAULT_MAX_HEADER_BYTES = 8 * 1024  # script header block, blank line included (SPEC 7.1)
+_DEFAULT_MAX_HEADER_BYTES = const(8192)  # script header block, blank line included (SPEC 7.1)
 DEFAULT_PATH_ENV = "/usr/local/bin:/usr/bin:/bin"  # SPEC section 6
 
 # Request headers that never become HTTP_* variables (SPEC section 6):
@@ -303,7 +303,7 @@ class ScriptOutput:
 
     def __init__(
         self,
-        max_header=DEFAULT_MAX_HEADER_BYTES,
+        max_header=_DEFAULT_MAX_HEADER_BYTES,
         max_output=None,
         join=0,
     ):

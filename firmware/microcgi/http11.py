@@ -16,9 +16,9 @@ END = object()  # and the end of one request's body (h11's EndOfMessage)
 # each name between spaces: a board keeps one object instead of eight.
 METHODS = b" GET HEAD POST PUT DELETE PATCH OPTIONS "
 
-DEFAULT_MAX_REQUEST_LINE = 4 * 1024
-DEFAULT_MAX_HEADER_BYTES = 8 * 1024
-DEFAULT_MAX_HEADERS = 64
+_DEFAULT_MAX_REQUEST_LINE = const(4096)  # (private const()s: no global on a board)
+_DEFAULT_MAX_HEADER_BYTES = const(8192)
+_DEFAULT_MAX_HEADERS = const(64)
 
 # parser states (microcgi.chunked has the chunked ones, 2-5)
 _HEAD = const(0)
@@ -163,9 +163,9 @@ class RequestParser:
 
     def __init__(
         self,
-        max_request_line=DEFAULT_MAX_REQUEST_LINE,
-        max_header_bytes=DEFAULT_MAX_HEADER_BYTES,
-        max_headers=DEFAULT_MAX_HEADERS,
+        max_request_line=_DEFAULT_MAX_REQUEST_LINE,
+        max_header_bytes=_DEFAULT_MAX_HEADER_BYTES,
+        max_headers=_DEFAULT_MAX_HEADERS,
         max_body=1024 * 1024,
     ):
         self.max_request_line = max_request_line

@@ -26,8 +26,7 @@ POLLOUT = select.POLLOUT
 _GONE = select.POLLHUP | select.POLLERR
 _WOULD_BLOCK = (errno.EAGAIN, errno.ETIMEDOUT)
 
-SOFTWARE = "microcgi/" + __version__
-SERVER_LINE = b"Server: " + SOFTWARE.encode() + b"\r\n"
+SERVER_LINE = b"Server: microcgi/" + __version__.encode() + b"\r\n"
 _SEND_TIMEOUT_MS = const(30000)  # a client that reads nothing for this long is dropped
 _MAX_PIPELINE = const(65536)  # bytes read ahead of the request being answered
 ACCEPT_ROOM = const(6144)  # free heap wanted before one more client is accepted,

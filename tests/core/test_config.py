@@ -213,10 +213,11 @@ def test_every_setting_has_a_default():
 
 def test_defaults_of_other_modules_agree():
     cfg = Config()
-    assert cfg.max_request_line == http11.DEFAULT_MAX_REQUEST_LINE
-    assert cfg.max_header_bytes == http11.DEFAULT_MAX_HEADER_BYTES
-    assert cfg.max_headers == http11.DEFAULT_MAX_HEADERS
-    assert cfg.max_script_header == gateway.DEFAULT_MAX_HEADER_BYTES
+    # the same defaults as the parser's and the script-header parser's own
+    assert cfg.max_request_line == http11.RequestParser().max_request_line == 4 * 1024
+    assert cfg.max_header_bytes == http11.RequestParser().max_header_bytes == 8 * 1024
+    assert cfg.max_headers == http11.RequestParser().max_headers == 64
+    assert cfg.max_script_header == 8 * 1024
     assert cfg.max_output is None and gateway.ScriptOutput().max_output is None
     assert cfg.path_env == gateway.DEFAULT_PATH_ENV
 

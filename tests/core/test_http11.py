@@ -856,9 +856,9 @@ def test_trailer_block_limit_is_431():
 
 def test_default_limits():
     parser = RequestParser()
-    assert parser.max_request_line == 4 * 1024 == http11.DEFAULT_MAX_REQUEST_LINE
-    assert parser.max_header_bytes == 8 * 1024 == http11.DEFAULT_MAX_HEADER_BYTES
-    assert parser.max_headers == 64 == http11.DEFAULT_MAX_HEADERS
+    assert parser.max_request_line == 4 * 1024
+    assert parser.max_header_bytes == 8 * 1024
+    assert parser.max_headers == 64
     # 4 KiB request line with CRLF: fine; one more byte: 414
     line = b"GET /" + b"a" * (4096 - 14) + b" HTTP/1.1"
     messages, status = feed_all(whole(line + b"\r\nHost: h\r\n\r\n"))
