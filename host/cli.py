@@ -581,9 +581,11 @@ def _check_auth(cfg: Config) -> dict[str, str]:
     """cfg.auth with absolute paths; a password file that cannot be read, or holds a
     line that is not user:hash, is a start-up error. A warning (stderr) for {SHA} hashes,
     and for a file the server itself would serve."""
+    checked: dict[str, str] = {}
+    if not cfg.auth:
+        return checked  # (passwords loads hashlib: 4 MiB of libcrypto for nothing)
     from microcgi import passwords
 
-    checked = {}
     for prefix, path in cfg.auth.items():
         path = os.path.abspath(path)
         shown = prefix or "/"

@@ -6,7 +6,6 @@
 # a server.Server gets them there.
 import os
 import socket
-import tempfile
 
 from microcgi import errorpage, http11, routing, server
 from microcgi.compat import S_IFMT, S_IFREG, ticks_add, ticks_ms
@@ -17,6 +16,14 @@ _CACHE_FILE_MAX = 64 * 1024  # files up to this size are kept in memory
 _CACHE_TOTAL = 16 * 1024 * 1024  # ... up to this much in all
 _INSIDE_MAX = 1024  # paths whose symlink check is remembered (check_inside)
 _LINGER_MS = 2000  # after the response: read and drop what the client still sends
+
+
+def _temporary_file():
+    """An unlinked temporary file (tempfile loaded only when a body needs one: it pulls
+    in random, shutil, bz2 and lzma, several MiB of a server that may never spool)."""
+    import tempfile
+
+    return tempfile.TemporaryFile()
 
 
 class _Body:
@@ -63,7 +70,7 @@ class _Body:
 
     def start_spool(self):
         self.conn.held = False
-        self.spool = tempfile.TemporaryFile()
+        self.spool = _temporary_file()
 
     def drained(self):
         conn = self.conn
@@ -117,7 +124,7 @@ class _Pending(list):
             if self.size <= self.room:
                 super().append(data)
                 return
-            f = self.job.body_file = tempfile.TemporaryFile()
+            f = self.job.body_file = _temporary_file()
             for piece in self:
                 f.write(piece)
             self.clear()
