@@ -150,23 +150,29 @@ def listen(server):
         from microcgi import tls  # HTTPS: stays loaded (its connection class)
 
         tls.setup(server)  # the certificate first: a bad one leaves no port open
-    ai = socket.getaddrinfo(cfg.host, cfg.port, 0, socket.SOCK_STREAM)[0]
-    s = socket.socket(ai[0], socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(ai[-1])
-        s.listen(cfg.backlog)
-    except OSError:
-        s.close()
-        raise
-    s.setblocking(False)
-    server.sock = s
+    s = server.sock = _listening(cfg.host, cfg.port, cfg.backlog)
     if hasattr(s, "getsockname"):
         server.addr, server.port = s.getsockname()[:2]
     server.register(s, select.POLLIN, server)
     if tls is not None and cfg.redirect_http is not None:
-        server.redirect_port = tls.redirect(server)
+        redirect = _listening(cfg.host, cfg.redirect_http, cfg.backlog)
+        server.redirect_port = tls.redirect(server, redirect)
     return server.addr, server.port
+
+
+def _listening(host, port, backlog):
+    """A non-blocking socket listening on host:port."""
+    ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
+    s = socket.socket(ai[0], socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(ai[-1])
+        s.listen(backlog)
+    except OSError:
+        s.close()
+        raise
+    s.setblocking(False)
+    return s
 
 
 def init(server, cfg, runner, log, access_log, realpath):

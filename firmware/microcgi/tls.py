@@ -16,7 +16,6 @@
 # some (CPython: pending(); MicroPython: the last read filled the buffer) also asks
 # for POLLOUT, which comes back at once, and reads on then (Connection.on_poll).
 import errno
-import socket
 import ssl
 
 from microcgi import server as _server
@@ -278,21 +277,10 @@ class _Listener:
             srv.register(sock, POLLIN, conn)
 
 
-def redirect(server):
-    """Listen on redirect_http too (after listen()); returns its port."""
-    cfg = server.cfg
-    ai = socket.getaddrinfo(cfg.host, cfg.redirect_http, 0, socket.SOCK_STREAM)[0]
-    s = socket.socket(ai[0], socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(ai[-1])
-        s.listen(cfg.backlog)
-    except OSError:
-        s.close()
-        raise
-    s.setblocking(False)
+def redirect(server, s):
+    """Serve redirects on s, a listening socket (startup.listen()); returns its port."""
     server.redirect_sock = s
     server.register(s, POLLIN, _Listener(server, s))
     if hasattr(s, "getsockname"):
         return s.getsockname()[1]
-    return cfg.redirect_http
+    return server.cfg.redirect_http
