@@ -16,6 +16,7 @@ import sys
 import time
 
 import pytest
+from test_tls import read_all, responses
 
 from bench.heap import MICROPYTHON, MPY_CROSS, BoardServer, build_board, free_port
 
@@ -108,47 +109,6 @@ def client(board, timeout=20.0):
     ctx = ssl.create_default_context(cafile=board.cafile)
     raw = socket.create_connection(("127.0.0.1", board.port), timeout=timeout)
     return ctx.wrap_socket(raw, server_hostname="localhost")
-
-
-def read_all(sock):
-    data = b""
-    while True:
-        try:
-            piece = sock.recv(65536)
-        except (ConnectionResetError, ssl.SSLEOFError):
-            break
-        if not piece:
-            break
-        data += piece
-    return data
-
-
-def responses(data):
-    """[(status, body)] of the responses in data (Content-Length or chunked)."""
-    out = []
-    while data:
-        head, sep, rest = data.partition(b"\r\n\r\n")
-        assert sep, data[:200]
-        status = int(head.split(b" ", 2)[1])
-        lower = head.lower()
-        if b"transfer-encoding: chunked" in lower:
-            body = bytearray()
-            while True:
-                line, rest = rest.split(b"\r\n", 1)
-                n = int(line, 16)
-                if n == 0:
-                    rest = rest[2:]
-                    break
-                body += rest[:n]
-                rest = rest[n + 2 :]
-            out.append((status, bytes(body)))
-            data = rest
-            continue
-        at = lower.find(b"content-length:")
-        n = int(lower[at + 15 :].split(b"\r\n")[0]) if at >= 0 else 0
-        out.append((status, rest[:n]))
-        data = rest[n:]
-    return out
 
 
 def ask(board, raw):
