@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from helpers import REPO, drop_read_override, http, request
-from test_real_programs import RUN_TIMEOUT, GitSite
+from test_real_programs import GitSite
 
 DUMP_ENV = REPO / "tests" / "cgi_bin" / "dump_env.py"
 ITERATIONS = "1000"  # cheap for the tests; the default is for a board (docs/security.md)
@@ -522,15 +522,7 @@ def test_git_push_behind_auth(serve, tmp_path):
     before = site.rev(site.bare, "main")
     new = site.commit(out, "c.txt", "pushed\n")
     # without credentials: refused, nothing changes
-    proc = subprocess.run(
-        ["git", "push", url, "main"],
-        cwd=out,
-        env=site.env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-    )
-    assert proc.returncode != 0
+    proc = site.failing("push", url, "main", cwd=out)
     # (git asks for a user after the 401, and may not: GIT_TERMINAL_PROMPT=0)
     assert "could not read Username" in proc.stderr, proc.stderr
     assert wait_in_file(
@@ -539,15 +531,7 @@ def test_git_push_behind_auth(serve, tmp_path):
     )
     # wrong password: refused too
     wrong = url.replace("http://", "http://alice:nope@")
-    proc = subprocess.run(
-        ["git", "push", wrong, "main"],
-        cwd=out,
-        env=site.env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-    )
-    assert proc.returncode != 0
+    proc = site.failing("push", wrong, "main", cwd=out)
     assert "Authentication failed" in proc.stderr, proc.stderr
     assert site.rev(site.bare, "main") == before
     # with them: taken, and recorded as alice's

@@ -120,6 +120,19 @@ class GitSite:
             text=True,
         )
 
+    def failing(self, *args, cwd):
+        """git ARGS that must fail; its CompletedProcess (text), stderr to look at."""
+        proc = subprocess.run(
+            ["git", *map(str, args)],
+            cwd=cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+        )
+        assert proc.returncode != 0, proc.stdout + proc.stderr
+        return proc
+
     def commit(self, work, name, data):
         path = work / name
         if isinstance(data, bytes):
@@ -214,15 +227,7 @@ def test_git_push_refused_without_receivepack_or_remote_user(site):
     site.git("clone", site.url, out)
     before = site.rev(site.bare, "main")
     site.commit(out, "c.txt", "refused\n")
-    proc = subprocess.run(
-        ["git", "push", "origin", "main"],
-        cwd=out,
-        env=site.env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-    )
-    assert proc.returncode != 0
+    proc = site.failing("push", "origin", "main", cwd=out)
     assert "403" in proc.stderr, proc.stderr
     assert site.rev(site.bare, "main") == before
 
@@ -283,15 +288,7 @@ def test_git_push_over_max_body_is_413(site):
     site.git("clone", site.url, out)
     before = site.rev(site.bare, "main")
     site.commit(out, "big.bin", os.urandom(17 * MiB))
-    proc = subprocess.run(
-        ["git", "-c", "http.postBuffer=65536", "push", "origin", "main"],
-        cwd=out,
-        env=site.env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-    )
-    assert proc.returncode != 0
+    proc = site.failing("-c", "http.postBuffer=65536", "push", "origin", "main", cwd=out)
     assert "413" in proc.stderr, proc.stderr
     assert site.rev(site.bare, "main") == before
     site.fsck()
